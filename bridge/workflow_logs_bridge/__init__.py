@@ -1,0 +1,1 @@
+"""The workflow-logs bridge: the documented REST and SSE contract on top of the SQL API."""

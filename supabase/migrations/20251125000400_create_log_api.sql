@@ -1,0 +1,829 @@
+-- The SQL API: what PostgREST exposes as RPC (supabase.rpc(...)) and what the bridge calls.
+--
+--   get_execution_logs(execution_id, limit, offset, level, start_time, end_time,
+--                      after, category, node_id, event_type, milestones_only, min_priority)
+--   get_execution_logs_summary(execution_id)
+--   get_recent_logs(workflow_id, limit, include_all_executions)
+--   append_execution_logs(logs)                       -- service_role only
+--
+-- Read functions are security invoker: they run as the caller, so RLS decides what exists. An
+-- execution or workflow the caller cannot see raises P0002 exactly as one that does not exist.
+-- Bad input raises 22023 (22007 for an unparseable time, 22001 for an oversized entry, 23503 for an
+-- unknown execution) with a message that names the parameter.
+--
+-- Every read function sets plan_cache_mode = force_custom_plan: optional filters are written as
+-- `(param is null or column = param)`, and only a plan made with the actual values folds the unused
+-- ones away and picks the index that fits the filters used (re-planning costs ~0.1 ms; a generic
+-- plan that scans the wrong index costs far more). jit is off: a count over a big run once crossed
+-- jit_above_cost and paid ~220 ms of compilation for nothing.
+
+-- =============================================================================================
+-- Input parsing helpers (raise with the parameter's name)
+-- =============================================================================================
+create or replace function workflow_logs_private.parse_level(value text, param text)
+returns public.log_level_enum
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if value is null then
+    return null;
+  end if;
+  if upper(value) = any (enum_range(null::public.log_level_enum)::text[]) then
+    return upper(value)::public.log_level_enum;
+  end if;
+  raise exception using
+    errcode = '22023',
+    message = format('%s must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (got %L)', param, value);
+end;
+$$;
+
+create or replace function workflow_logs_private.parse_event_type(value text, param text)
+returns public.log_event_type_enum
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if value is null then
+    return null;
+  end if;
+  if lower(value) = any (enum_range(null::public.log_event_type_enum)::text[]) then
+    return lower(value)::public.log_event_type_enum;
+  end if;
+  raise exception using
+    errcode = '22023',
+    message = format('%s must be one of %s (got %L)', param,
+                     array_to_string(enum_range(null::public.log_event_type_enum)::text[], ', '), value);
+end;
+$$;
+
+create or replace function workflow_logs_private.parse_category(value text, param text)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if value is null or lower(value) in ('business', 'technical') then
+    return lower(value);
+  end if;
+  raise exception using
+    errcode = '22023',
+    message = format('%s must be business or technical (got %L)', param, value);
+end;
+$$;
+
+create or replace function workflow_logs_private.parse_time(value text, param text)
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  if value is null then
+    return null;
+  end if;
+  return value::timestamptz;
+exception
+  when others then
+    raise exception using
+      errcode = '22007',
+      message = format('%s must be an ISO 8601 timestamp such as 2025-01-10T00:00:00Z (got %L)', param, value);
+end;
+$$;
+
+create or replace function workflow_logs_private.check_page(lim integer, off integer)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if lim is null or lim < 1 or lim > 1000 then
+    raise exception using
+      errcode = '22023',
+      message = format('limit must be between 1 and 1000 (got %s)', coalesce(lim::text, 'null'));
+  end if;
+  if off is null or off < 0 then
+    raise exception using
+      errcode = '22023',
+      message = format('offset must be 0 or more (got %s)', coalesce(off::text, 'null'));
+  end if;
+end;
+$$;
+
+-- =============================================================================================
+-- Shared building blocks (pure SQL, no SET clause, so the planner inlines them)
+-- =============================================================================================
+
+-- One log row as the contract's LogEntry (seed-design 4.1): message is the user-friendly message
+-- when there is one, level is lowercase, timestamps ISO 8601; optional fields appear only when set.
+create or replace function workflow_logs_private.log_entry(l public.workflow_execution_logs)
+returns jsonb
+language sql
+stable
+as $$
+  select jsonb_build_object(
+      'id', l.id,
+      'seq', l.seq,
+      'timestamp', l.created_at,
+      'event_type', l.event_type,
+      'message', coalesce(l.user_friendly_message, l.message),
+      'level', lower(l.level::text),
+      'data', coalesce(l.data, '{}'::jsonb),
+      'log_category', l.log_category,
+      'display_priority', l.display_priority,
+      'is_milestone', l.is_milestone
+    )
+    || jsonb_strip_nulls(jsonb_build_object(
+      'node_id', l.node_id,
+      'node_name', l.node_name,
+      'node_type', l.node_type,
+      'step_number', l.step_number,
+      'total_steps', l.total_steps,
+      'progress_percentage', l.progress_percentage,
+      'duration_seconds', l.duration_seconds,
+      'technical_message', case when l.user_friendly_message is distinct from l.message
+                                 and l.user_friendly_message is not null then l.message end,
+      'stack_trace', l.stack_trace
+    ))
+    || case when l.technical_details is null or l.technical_details = '{}'::jsonb then '{}'::jsonb
+            else jsonb_build_object('technical_details', l.technical_details) end
+    || case when l.performance_metrics is null or l.performance_metrics = '{}'::jsonb then '{}'::jsonb
+            else jsonb_build_object('performance_metrics', l.performance_metrics) end
+$$;
+
+comment on function workflow_logs_private.log_entry(public.workflow_execution_logs) is 'Formats a log row as the API''s LogEntry JSON. Inlined by the planner (hence no SET clause; every name is qualified).';
+
+-- The logs of one execution that match the API's filters, under the caller's RLS. Every read path
+-- (pages, counts, has_more, streams) goes through this one definition of what a filter means.
+create or replace function workflow_logs_private.filtered_logs(
+  execution_id text,
+  after bigint default null,
+  level public.log_level_enum default null,
+  category text default null,
+  event_type public.log_event_type_enum default null,
+  node_id text default null,
+  milestones_only boolean default false,
+  min_priority integer default null,
+  start_time timestamptz default null,
+  end_time timestamptz default null
+)
+returns setof public.workflow_execution_logs
+language sql
+stable
+as $$
+  select l.*
+  from public.workflow_execution_logs l
+  where l.execution_id = $1
+    and ($2 is null or l.seq > $2)
+    and ($3 is null or l.level = $3)
+    and ($4 is null or l.log_category = $4)
+    and ($5 is null or l.event_type = $5)
+    and ($6 is null or l.node_id = $6)
+    and (not $7 or l.is_milestone)
+    and ($8 is null or l.display_priority >= $8)
+    and ($9 is null or l.created_at >= $9)
+    and ($10 is null or l.created_at <= $10)
+$$;
+
+comment on function workflow_logs_private.filtered_logs(text, bigint, public.log_level_enum, text, public.log_event_type_enum, text, boolean, integer, timestamptz, timestamptz) is 'The logs of one execution matching the API filters, seen through the caller''s RLS. Inlined into each caller''s query.';
+
+-- Raises P0002 unless the caller can see the execution (RLS on workflow_executions decides).
+create or replace function workflow_logs_private.require_execution(execution_id text)
+returns public.workflow_executions
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  found_execution public.workflow_executions;
+begin
+  if execution_id is null or execution_id = '' then
+    raise exception using errcode = '22023', message = 'execution_id is required';
+  end if;
+  select we.* into found_execution
+  from public.workflow_executions we
+  where we.execution_id = require_execution.execution_id;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('execution %s not found', execution_id);
+  end if;
+  return found_execution;
+end;
+$$;
+
+-- =============================================================================================
+-- get_execution_logs
+-- =============================================================================================
+create or replace function public.get_execution_logs(
+  execution_id text,
+  "limit" integer default 100,
+  "offset" integer default 0,
+  level text default null,
+  start_time text default null,
+  end_time text default null,
+  after bigint default null,
+  category text default null,
+  node_id text default null,
+  event_type text default null,
+  milestones_only boolean default false,
+  min_priority integer default null
+)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+set jit = off
+as $$
+declare
+  p_execution_id alias for $1;
+  p_limit alias for $2;
+  p_offset alias for $3;
+  p_after alias for $7;
+  p_node_id alias for $9;
+  p_min_priority alias for $12;
+  v_level public.log_level_enum := workflow_logs_private.parse_level($4, 'level');
+  v_start timestamptz := workflow_logs_private.parse_time($5, 'start_time');
+  v_end timestamptz := workflow_logs_private.parse_time($6, 'end_time');
+  v_category text := workflow_logs_private.parse_category($8, 'category');
+  v_event_type public.log_event_type_enum := workflow_logs_private.parse_event_type($10, 'event_type');
+  v_milestones boolean := coalesce($11, false);
+  v_total bigint;
+  v_logs jsonb;
+  v_returned integer;
+  v_last_seq bigint;
+  v_has_more boolean;
+begin
+  perform workflow_logs_private.check_page(p_limit, p_offset);
+  if v_start > v_end then
+    raise exception using
+      errcode = '22023',
+      message = format('start_time (%s) must not be after end_time (%s)', $5, $6);
+  end if;
+  if p_min_priority is not null and (p_min_priority < 1 or p_min_priority > 10) then
+    raise exception using
+      errcode = '22023',
+      message = format('min_priority must be between 1 and 10 (got %s)', p_min_priority);
+  end if;
+  if p_after is not null and p_after < 0 then
+    raise exception using errcode = '22023', message = format('after must be 0 or more (got %s)', p_after);
+  end if;
+  perform workflow_logs_private.require_execution(p_execution_id);
+
+  -- total_count: from the maintained counts when the filters are ones they are keyed by; otherwise
+  -- (time window, priority, node combined with other filters) an index scan of the matching rows.
+  if v_start is null and v_end is null and p_min_priority is null and p_node_id is null then
+    select coalesce(sum(c.log_count), 0) into v_total
+    from public.workflow_execution_log_counts c
+    where c.execution_id = p_execution_id
+      and (v_level is null or c.level = v_level)
+      and (v_category is null or c.log_category = v_category)
+      and (v_event_type is null or c.event_type = v_event_type)
+      and (not v_milestones or c.is_milestone);
+  elsif p_node_id is not null and v_level is null and v_category is null and v_event_type is null
+        and not v_milestones and p_min_priority is null and v_start is null and v_end is null then
+    select coalesce(max(n.log_count), 0) into v_total
+    from public.workflow_execution_nodes n
+    where n.execution_id = p_execution_id and n.node_id = p_node_id;
+  else
+    select count(*) into v_total
+    from workflow_logs_private.filtered_logs(p_execution_id, null, v_level, v_category, v_event_type,
+                                             p_node_id, v_milestones, p_min_priority, v_start, v_end);
+  end if;
+
+  select coalesce(jsonb_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq), '[]'::jsonb),
+         count(*), max((p.r).seq)
+    into v_logs, v_returned, v_last_seq
+  from (
+    select l as r
+    from workflow_logs_private.filtered_logs(p_execution_id, p_after, v_level, v_category, v_event_type,
+                                             p_node_id, v_milestones, p_min_priority, v_start, v_end) l
+    order by l.seq
+    limit p_limit offset p_offset
+  ) p;
+
+  if p_after is null then
+    v_has_more := v_total > p_offset + v_returned;
+  elsif v_last_seq is null then
+    v_has_more := false;
+  else
+    v_has_more := exists (
+      select 1
+      from workflow_logs_private.filtered_logs(p_execution_id, v_last_seq, v_level, v_category, v_event_type,
+                                               p_node_id, v_milestones, p_min_priority, v_start, v_end)
+    );
+  end if;
+
+  return jsonb_build_object(
+    'execution_id', p_execution_id,
+    'logs', v_logs,
+    'total_count', v_total,
+    'pagination', jsonb_build_object(
+      'limit', p_limit,
+      'offset', p_offset,
+      'has_more', v_has_more,
+      'next_cursor', coalesce(v_last_seq, p_after)
+    )
+  );
+end;
+$$;
+
+comment on function public.get_execution_logs(text, integer, integer, text, text, text, bigint, text, text, text, boolean, integer) is
+'Logs of one execution as the contract''s LogsResponse: {execution_id, logs: LogEntry[], total_count, pagination: {limit, offset, has_more, next_cursor}}. '
+'Pass pagination.next_cursor back as `after` to page at constant cost at any depth; offset pages still work. '
+'Filters: level, start_time/end_time (ISO 8601), category (business|technical), node_id, event_type, milestones_only, min_priority (1..10). '
+'total_count counts every log matching the filters (not only those after the cursor).';
+
+-- =============================================================================================
+-- get_execution_logs_summary
+-- =============================================================================================
+create or replace function public.get_execution_logs_summary(execution_id text)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+set jit = off
+as $$
+declare
+  p_execution_id alias for $1;
+  v_execution public.workflow_executions := workflow_logs_private.require_execution($1);
+  v_counts jsonb;
+  v_milestones jsonb;
+  v_nodes jsonb;
+begin
+  select jsonb_build_object(
+           'total_logs', coalesce(sum(c.log_count), 0),
+           'log_levels', coalesce((select jsonb_object_agg(lower(x.level::text), x.n)
+                                   from (select c2.level, sum(c2.log_count) as n
+                                         from public.workflow_execution_log_counts c2
+                                         where c2.execution_id = p_execution_id
+                                         group by c2.level order by c2.level) x), '{}'::jsonb),
+           'event_types', coalesce((select jsonb_object_agg(x.event_type, x.n)
+                                    from (select c2.event_type, sum(c2.log_count) as n
+                                          from public.workflow_execution_log_counts c2
+                                          where c2.execution_id = p_execution_id
+                                          group by c2.event_type order by c2.event_type) x), '{}'::jsonb),
+           'log_categories', coalesce((select jsonb_object_agg(x.log_category, x.n)
+                                       from (select c2.log_category, sum(c2.log_count) as n
+                                             from public.workflow_execution_log_counts c2
+                                             where c2.execution_id = p_execution_id
+                                             group by c2.log_category order by c2.log_category) x), '{}'::jsonb),
+           'first_log', min(c.first_log_at),
+           'last_log', max(c.last_log_at)
+         )
+    into v_counts
+  from public.workflow_execution_log_counts c
+  where c.execution_id = p_execution_id;
+
+  -- The first 1,000 milestones in order: a run marks a handful; the cap bounds a pathological one.
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'timestamp', (m.r).created_at,
+           'message', coalesce((m.r).user_friendly_message, (m.r).message),
+           'event_type', (m.r).event_type,
+           'seq', (m.r).seq
+         ) order by (m.r).seq), '[]'::jsonb)
+    into v_milestones
+  from (
+    select l as r
+    from workflow_logs_private.filtered_logs(p_execution_id, milestones_only => true) l
+    order by l.seq
+    limit 1000
+  ) m;
+
+  select coalesce(jsonb_object_agg(n.node_id, jsonb_strip_nulls(jsonb_build_object(
+           'node_name', coalesce(n.node_name, n.node_id),
+           'node_type', n.node_type,
+           'logs_count', n.log_count,
+           'step_number', n.step_number,
+           'status', n.status,
+           'duration_seconds', n.duration_seconds,
+           'first_log', n.first_log_at,
+           'last_log', n.last_log_at
+         )) order by n.first_log_at, n.node_id), '{}'::jsonb)
+    into v_nodes
+  from public.workflow_execution_nodes n
+  where n.execution_id = p_execution_id;
+
+  return jsonb_build_object(
+    'execution_id', p_execution_id,
+    'status', v_execution.status,
+    'total_logs', v_counts -> 'total_logs',
+    'log_levels', v_counts -> 'log_levels',
+    'event_types', v_counts -> 'event_types',
+    'log_categories', v_counts -> 'log_categories',
+    'milestones', v_milestones,
+    'nodes', v_nodes,
+    'timeline', jsonb_build_object(
+      'first_log', v_counts -> 'first_log',
+      'last_log', v_counts -> 'last_log',
+      'duration_estimate', extract(epoch from (v_counts ->> 'last_log')::timestamptz
+                                              - (v_counts ->> 'first_log')::timestamptz)
+    )
+  );
+end;
+$$;
+
+comment on function public.get_execution_logs_summary(text) is
+'Summary of one execution as the contract''s LogsSummaryResponse: total_logs, log_levels, event_types, milestones, nodes (status from each node''s last step event), timeline. '
+'Answered from the maintained counts and node tables, not by scanning the logs.';
+
+-- An execution as the contract's latest_execution / ExecutionSummary object.
+create or replace function workflow_logs_private.execution_entry(e public.workflow_executions)
+returns jsonb
+language sql
+stable
+as $$
+  select jsonb_build_object(
+      'execution_id', e.execution_id,
+      'status', e.status,
+      'start_time', e.start_time
+    )
+    || jsonb_strip_nulls(jsonb_build_object(
+      'end_time', e.end_time,
+      'duration', (e.end_time - e.start_time)::text,
+      'error_message', e.error_message
+    ))
+$$;
+
+-- =============================================================================================
+-- get_recent_logs
+-- =============================================================================================
+create or replace function public.get_recent_logs(
+  workflow_id text,
+  "limit" integer default 100,
+  include_all_executions boolean default false
+)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+set jit = off
+set intervalstyle = 'iso_8601'
+as $$
+declare
+  p_limit alias for $2;
+  v_workflow_id uuid;
+  v_latest public.workflow_executions;
+  v_logs jsonb := '[]'::jsonb;
+  v_summary jsonb;
+  v_result jsonb;
+begin
+  if $1 is null or $1 !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' then
+    raise exception using
+      errcode = '22023',
+      message = format('workflow_id must be a UUID (got %L)', $1);
+  end if;
+  v_workflow_id := $1::uuid;
+  perform workflow_logs_private.check_page(p_limit, 0);
+
+  if not exists (select 1 from public.workflows w where w.id = v_workflow_id) then
+    raise exception using errcode = 'P0002', message = format('workflow %s not found', $1);
+  end if;
+
+  select we.* into v_latest
+  from public.workflow_executions we
+  where we.workflow_id = v_workflow_id
+  order by we.start_time desc, we.execution_id desc
+  limit 1;
+
+  if v_latest.execution_id is not null then
+    -- The newest `limit` logs, returned oldest first.
+    select coalesce(jsonb_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq), '[]'::jsonb)
+      into v_logs
+    from (
+      select l as r
+      from workflow_logs_private.filtered_logs(v_latest.execution_id) l
+      order by l.seq desc
+      limit p_limit
+    ) p;
+  end if;
+
+  select jsonb_build_object(
+           'total_logs', coalesce(sum(c.log_count), 0),
+           'error_count', coalesce(sum(c.log_count) filter (where c.level in ('ERROR', 'CRITICAL')), 0),
+           'warning_count', coalesce(sum(c.log_count) filter (where c.level = 'WARNING'), 0),
+           'milestone_count', coalesce(sum(c.log_count) filter (where c.is_milestone), 0)
+         )
+    into v_summary
+  from public.workflow_execution_log_counts c
+  where c.execution_id = v_latest.execution_id;
+
+  v_result := jsonb_build_object(
+    'workflow_id', v_workflow_id,
+    'latest_execution', case when v_latest.execution_id is null then null
+                             else workflow_logs_private.execution_entry(v_latest) end,
+    'logs', v_logs,
+    'summary', v_summary
+  );
+
+  if coalesce(include_all_executions, false) then
+    v_result := v_result || jsonb_build_object(
+      'other_executions', coalesce((
+        select jsonb_agg(workflow_logs_private.execution_entry(o.e)
+                         || jsonb_build_object('total_logs', coalesce(s.total_logs, 0),
+                                               'error_count', coalesce(s.error_count, 0))
+                         order by (o.e).start_time desc, (o.e).execution_id desc)
+        from (
+          select we as e
+          from public.workflow_executions we
+          where we.workflow_id = v_workflow_id and we.execution_id <> v_latest.execution_id
+          order by we.start_time desc, we.execution_id desc
+          limit 20
+        ) o
+        left join lateral (
+          select sum(c.log_count) as total_logs,
+                 sum(c.log_count) filter (where c.level in ('ERROR', 'CRITICAL')) as error_count
+          from public.workflow_execution_log_counts c
+          where c.execution_id = (o.e).execution_id
+        ) s on true
+      ), '[]'::jsonb),
+      'total_executions', (select count(*) from public.workflow_executions we where we.workflow_id = v_workflow_id)
+    );
+  end if;
+
+  return v_result;
+end;
+$$;
+
+comment on function public.get_recent_logs(text, integer, boolean) is
+'The latest execution of a workflow with its newest `limit` logs (oldest first) and counts, as the contract''s RecentLogsResponse. '
+'With include_all_executions, also the 20 executions before it (other_executions) and total_executions. durations are ISO 8601 (PT1M23.5S).';
+
+-- =============================================================================================
+-- append_execution_logs (service_role only)
+-- =============================================================================================
+
+-- Why one entry of a batch is invalid, or null when it is fine. Used to name the entry when the set-
+-- based insert fails, so the happy path pays for none of these checks.
+create or replace function workflow_logs_private.log_entry_problem(entry jsonb)
+returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  allowed constant text[] := array[
+    'id', 'execution_id', 'log_category', 'event_type', 'level', 'message', 'data', 'node_id', 'node_name',
+    'node_type', 'step_number', 'total_steps', 'progress_percentage', 'duration_seconds',
+    'user_friendly_message', 'display_priority', 'is_milestone', 'technical_details', 'stack_trace',
+    'performance_metrics', 'created_at'];
+  k text;
+  size bigint;
+begin
+  if jsonb_typeof(entry) is distinct from 'object' then
+    return 'must be a JSON object';
+  end if;
+  select x into k from jsonb_object_keys(entry) x where x <> all (allowed) order by x limit 1;
+  if k is not null then
+    return format('unknown field %L', k);
+  end if;
+  if jsonb_typeof(entry -> 'execution_id') is distinct from 'string' or entry ->> 'execution_id' = '' then
+    return 'execution_id is required (a string)';
+  end if;
+  if length(entry ->> 'execution_id') > 255 then
+    return 'execution_id is longer than 255 characters';
+  end if;
+  if jsonb_typeof(entry -> 'message') is distinct from 'string' then
+    return 'message is required (a string)';
+  end if;
+  if jsonb_typeof(entry -> 'event_type') is distinct from 'string' then
+    return 'event_type is required (a string)';
+  end if;
+  begin
+    perform workflow_logs_private.parse_event_type(entry ->> 'event_type', 'event_type');
+    perform workflow_logs_private.parse_level(entry ->> 'level', 'level');
+    perform workflow_logs_private.parse_category(entry ->> 'log_category', 'log_category');
+    perform workflow_logs_private.parse_time(entry ->> 'created_at', 'created_at');
+  exception
+    when others then
+      return sqlerrm;
+  end;
+  if entry ? 'id' and jsonb_typeof(entry -> 'id') <> 'null'
+     and (entry ->> 'id') !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' then
+    return format('id must be a UUID (got %s)', entry -> 'id');
+  end if;
+  foreach k in array array['step_number', 'total_steps', 'duration_seconds', 'display_priority'] loop
+    if jsonb_typeof(entry -> k) not in ('number', 'null') or (entry ->> k)::numeric <> trunc((entry ->> k)::numeric) then
+      return format('%s must be an integer (got %s)', k, entry -> k);
+    end if;
+  end loop;
+  if (entry ->> 'display_priority')::numeric not between 1 and 10 then
+    return format('display_priority must be between 1 and 10 (got %s)', entry -> 'display_priority');
+  end if;
+  if (entry ->> 'step_number')::numeric < 0 or (entry ->> 'total_steps')::numeric < 0
+     or (entry ->> 'duration_seconds')::numeric < 0 then
+    return 'step_number, total_steps and duration_seconds must not be negative';
+  end if;
+  if jsonb_typeof(entry -> 'progress_percentage') not in ('number', 'null')
+     or (entry ->> 'progress_percentage')::numeric not between 0 and 100 then
+    return format('progress_percentage must be a number between 0 and 100 (got %s)', entry -> 'progress_percentage');
+  end if;
+  if jsonb_typeof(entry -> 'is_milestone') not in ('boolean', 'null') then
+    return format('is_milestone must be true or false (got %s)', entry -> 'is_milestone');
+  end if;
+  foreach k in array array['data', 'technical_details', 'performance_metrics'] loop
+    if jsonb_typeof(entry -> k) not in ('object', 'null') then
+      return format('%s must be a JSON object (got %s)', k, jsonb_typeof(entry -> k));
+    end if;
+  end loop;
+  foreach k in array array['node_id', 'node_name', 'node_type', 'user_friendly_message', 'stack_trace'] loop
+    if jsonb_typeof(entry -> k) not in ('string', 'null') then
+      return format('%s must be a string (got %s)', k, jsonb_typeof(entry -> k));
+    end if;
+  end loop;
+  if length(entry ->> 'node_id') > 255 or length(entry ->> 'node_name') > 255 or length(entry ->> 'node_type') > 100 then
+    return 'node_id and node_name are limited to 255 characters, node_type to 100';
+  end if;
+  size := octet_length(entry ->> 'message')
+          + coalesce(octet_length(entry ->> 'user_friendly_message'), 0)
+          + coalesce(octet_length(entry ->> 'stack_trace'), 0)
+          + coalesce(pg_column_size(entry -> 'data'), 0)
+          + coalesce(pg_column_size(entry -> 'technical_details'), 0)
+          + coalesce(pg_column_size(entry -> 'performance_metrics'), 0);
+  if size > 10240 then
+    return format('entry is %s bytes; the limit is 10240 bytes (10 KB) over message, user_friendly_message, stack_trace, data, technical_details and performance_metrics', size);
+  end if;
+  return null;
+end;
+$$;
+
+-- The set-based insert of a batch; returns the seq of each row that was new.
+create or replace function workflow_logs_private.insert_log_entries(logs jsonb)
+returns setof bigint
+language sql
+volatile
+set search_path = ''
+as $$
+  insert into public.workflow_execution_logs as l (
+    id, execution_id, log_category, event_type, level, message, data, node_id, node_name, node_type,
+    step_number, total_steps, progress_percentage, duration_seconds, user_friendly_message,
+    display_priority, is_milestone, technical_details, stack_trace, performance_metrics, created_at)
+  select coalesce(r.id, gen_random_uuid()),
+         r.execution_id,
+         coalesce(lower(r.log_category), 'technical'),
+         lower(r.event_type)::public.log_event_type_enum,
+         coalesce(upper(r.level), 'INFO')::public.log_level_enum,
+         r.message,
+         coalesce(r.data, '{}'::jsonb),
+         r.node_id, r.node_name, r.node_type,
+         r.step_number, r.total_steps, r.progress_percentage, r.duration_seconds,
+         r.user_friendly_message,
+         coalesce(r.display_priority, 5),
+         coalesce(r.is_milestone, false),
+         coalesce(r.technical_details, '{}'::jsonb),
+         r.stack_trace,
+         coalesce(r.performance_metrics, '{}'::jsonb),
+         coalesce(r.created_at, now())
+  from jsonb_to_recordset(logs) as r(
+    id uuid, execution_id text, log_category text, event_type text, level text, message text, data jsonb,
+    node_id text, node_name text, node_type text, step_number integer, total_steps integer,
+    progress_percentage numeric, duration_seconds integer, user_friendly_message text,
+    display_priority integer, is_milestone boolean, technical_details jsonb, stack_trace text,
+    performance_metrics jsonb, created_at timestamptz)
+  on conflict (id) do nothing
+  returning l.seq
+$$;
+
+create or replace function public.append_execution_logs(logs jsonb)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_count integer;
+  v_ids text[];
+  v_id text;
+  v_missing text;
+  v_inserted bigint;
+  v_last_seq bigint;
+  v_problem text;
+  v_index integer;
+  v_entry jsonb;
+  v_state text;
+  v_message text;
+begin
+  if logs is null or jsonb_typeof(logs) <> 'array' then
+    raise exception using errcode = '22023', message = 'logs must be a JSON array of log entries';
+  end if;
+  v_count := jsonb_array_length(logs);
+  if v_count = 0 then
+    return jsonb_build_object('inserted', 0, 'duplicates', 0, 'last_seq', null);
+  end if;
+  if v_count > 5000 then
+    raise exception using
+      errcode = '22023',
+      message = format('logs holds %s entries; one call accepts at most 5000', v_count);
+  end if;
+
+  -- Entries that are not objects or lack execution_id fail here with their index.
+  select e.ord - 1, workflow_logs_private.log_entry_problem(e.v)
+    into v_index, v_problem
+  from jsonb_array_elements(logs) with ordinality e(v, ord)
+  where jsonb_typeof(e.v) <> 'object' or jsonb_typeof(e.v -> 'execution_id') is distinct from 'string'
+  order by e.ord
+  limit 1;
+  if v_problem is not null then
+    raise exception using errcode = '22023', message = format('logs[%s]: %s', v_index, v_problem);
+  end if;
+
+  select array_agg(distinct e ->> 'execution_id' order by e ->> 'execution_id') into v_ids
+  from jsonb_array_elements(logs) e;
+
+  select u into v_missing
+  from unnest(v_ids) u
+  where not exists (select 1 from public.workflow_executions we where we.execution_id = u)
+  order by u
+  limit 1;
+  if v_missing is not null then
+    raise exception using
+      errcode = '23503',
+      message = format('logs: execution %s does not exist; create the workflow_executions row first', v_missing);
+  end if;
+
+  -- One writer per execution at a time, in a fixed order (no deadlocks): seq is then allocated in
+  -- commit order within an execution, so a reader's `seq > cursor` never skips a late commit.
+  foreach v_id in array v_ids loop
+    perform pg_advisory_xact_lock(hashtextextended('workflow_execution_logs:' || v_id, 0));
+  end loop;
+
+  begin
+    select count(*), max(s) into v_inserted, v_last_seq
+    from workflow_logs_private.insert_log_entries(logs) s;
+  exception
+    when data_exception or integrity_constraint_violation then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
+      for v_index, v_entry in
+        select e.ord - 1, e.v from jsonb_array_elements(logs) with ordinality e(v, ord) order by e.ord
+      loop
+        v_problem := workflow_logs_private.log_entry_problem(v_entry);
+        if v_problem is not null then
+          raise exception using
+            errcode = case when v_problem like 'entry is % bytes%' then '22001' else '22023' end,
+            message = format('logs[%s]: %s', v_index, v_problem);
+        end if;
+      end loop;
+      raise exception using errcode = v_state, message = format('logs: %s', v_message);
+  end;
+
+  if v_inserted < v_count then
+    select greatest(v_last_seq, max(l.seq)) into v_last_seq
+    from public.workflow_execution_logs l
+    where l.id in (
+      select (e ->> 'id')::uuid from jsonb_array_elements(logs) e where e ? 'id' and jsonb_typeof(e -> 'id') = 'string'
+    );
+  end if;
+
+  return jsonb_build_object(
+    'inserted', v_inserted,
+    'duplicates', v_count - v_inserted,
+    'last_seq', v_last_seq
+  );
+end;
+$$;
+
+comment on function public.append_execution_logs(jsonb) is
+'Appends a batch (JSON array, at most 5000 entries) of log entries for service callers. All or nothing; idempotent on the entries'' `id` (a retried batch inserts nothing twice). '
+'Returns {inserted, duplicates, last_seq}. An invalid entry raises 22023 (22001 when over 10 KB) naming logs[i] and the field; an unknown execution raises 23503.';
+
+-- =============================================================================================
+-- Privileges: the API roles call the public functions; helpers are reachable only through them
+-- =============================================================================================
+revoke all on function public.get_execution_logs(text, integer, integer, text, text, text, bigint, text, text, text, boolean, integer) from public, anon, authenticated, service_role;
+revoke all on function public.get_execution_logs_summary(text) from public, anon, authenticated, service_role;
+revoke all on function public.get_recent_logs(text, integer, boolean) from public, anon, authenticated, service_role;
+revoke all on function public.append_execution_logs(jsonb) from public, anon, authenticated, service_role;
+
+grant execute on function public.get_execution_logs(text, integer, integer, text, text, text, bigint, text, text, text, boolean, integer) to authenticated, service_role;
+grant execute on function public.get_execution_logs_summary(text) to authenticated, service_role;
+grant execute on function public.get_recent_logs(text, integer, boolean) to authenticated, service_role;
+grant execute on function public.append_execution_logs(jsonb) to service_role;
+
+do $$
+declare
+  fn regprocedure;
+begin
+  for fn in
+    select p.oid::regprocedure
+    from pg_proc p
+    where p.pronamespace = 'workflow_logs_private'::regnamespace
+      and p.prorettype <> 'trigger'::regtype
+  loop
+    execute format('revoke all on function %s from public, anon, authenticated, service_role', fn);
+    if fn::text like 'workflow_logs_private.insert_log_entries(%' then
+      execute format('grant execute on function %s to service_role', fn);
+    elsif fn::text not like 'workflow_logs_private.refresh_execution_stats(%' then
+      execute format('grant execute on function %s to authenticated, service_role', fn);
+    end if;
+  end loop;
+end
+$$;
