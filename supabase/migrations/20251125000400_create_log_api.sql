@@ -214,9 +214,133 @@ begin
 end;
 $$;
 
+-- The private readers below are security definer: they read one execution's rows without RLS. Why:
+-- (1) enum equality (level, event_type) is not leakproof, so under RLS Postgres refuses to use it as
+-- an index condition and a level=ERROR page walked ~10k rows instead of 100; (2) the logs policy's
+-- ownership subquery would run again for every row. The public functions stay security invoker and
+-- first ask RLS on workflow_executions whether the caller sees the execution (require_execution);
+-- each reader then re-checks with the same ownership rule as the policies, so calling a reader
+-- directly reveals nothing.
+create or replace function workflow_logs_private.assert_may_read(execution_id text)
+returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  -- Roles that RLS lets see everything (superusers, BYPASSRLS roles such as service_role) ...
+  if exists (
+    select 1 from pg_catalog.pg_roles r
+    where r.rolname = coalesce(nullif(current_setting('role'), 'none'), session_user)
+      and (r.rolsuper or r.rolbypassrls)
+  ) then
+    return;
+  end if;
+  -- ... and otherwise the owner, exactly as the RLS policies decide.
+  if exists (
+    select 1
+    from public.workflow_executions we
+    join public.workflows w on w.id = we.workflow_id
+    where we.execution_id = assert_may_read.execution_id
+      and w.user_id = (select auth.uid())
+  ) then
+    return;
+  end if;
+  raise exception using errcode = 'P0002', message = format('execution %s not found', execution_id);
+end;
+$$;
+
+comment on function workflow_logs_private.assert_may_read(text) is 'Raises P0002 unless the caller may read the execution under the RLS rules (owner via workflows.user_id, or a role that bypasses RLS). Guards the security definer readers.';
+
 -- =============================================================================================
 -- get_execution_logs
 -- =============================================================================================
+-- The page itself: total_count, the rows, has_more. Security definer (see assert_may_read).
+create or replace function workflow_logs_private.execution_logs_page(
+  p_execution_id text,
+  p_limit integer,
+  p_offset integer,
+  p_after bigint,
+  v_level public.log_level_enum,
+  v_category text,
+  v_event_type public.log_event_type_enum,
+  p_node_id text,
+  v_milestones boolean,
+  p_min_priority integer,
+  v_start timestamptz,
+  v_end timestamptz
+)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+set jit = off
+as $$
+declare
+  v_total bigint;
+  v_logs jsonb;
+  v_returned integer;
+  v_last_seq bigint;
+  v_has_more boolean;
+begin
+  perform workflow_logs_private.assert_may_read(p_execution_id);
+
+  -- total_count: from the maintained counts when the filters are ones they are keyed by; otherwise
+  -- (time window, priority, node combined with other filters) an index scan of the matching rows.
+  if v_start is null and v_end is null and p_min_priority is null and p_node_id is null then
+    select coalesce(sum(c.log_count), 0) into v_total
+    from public.workflow_execution_log_counts c
+    where c.execution_id = p_execution_id
+      and (v_level is null or c.level = v_level)
+      and (v_category is null or c.log_category = v_category)
+      and (v_event_type is null or c.event_type = v_event_type)
+      and (not v_milestones or c.is_milestone);
+  elsif p_node_id is not null and v_level is null and v_category is null and v_event_type is null
+        and not v_milestones and p_min_priority is null and v_start is null and v_end is null then
+    select coalesce(max(n.log_count), 0) into v_total
+    from public.workflow_execution_nodes n
+    where n.execution_id = p_execution_id and n.node_id = p_node_id;
+  else
+    select count(*) into v_total
+    from workflow_logs_private.filtered_logs(p_execution_id, null, v_level, v_category, v_event_type,
+                                             p_node_id, v_milestones, p_min_priority, v_start, v_end);
+  end if;
+
+  -- One row past the page tells has_more without a second probe.
+  select coalesce(jsonb_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
+                    filter (where p.n <= p_limit), '[]'::jsonb),
+         count(*) filter (where p.n <= p_limit),
+         max((p.r).seq) filter (where p.n <= p_limit),
+         count(*) > p_limit
+    into v_logs, v_returned, v_last_seq, v_has_more
+  from (
+    select x.r, row_number() over (order by (x.r).seq) as n
+    from (
+      select l as r
+      from workflow_logs_private.filtered_logs(p_execution_id, p_after, v_level, v_category, v_event_type,
+                                               p_node_id, v_milestones, p_min_priority, v_start, v_end) l
+      order by l.seq
+      limit p_limit + 1 offset p_offset
+    ) x
+  ) p;
+
+  return jsonb_build_object(
+    'execution_id', p_execution_id,
+    'logs', v_logs,
+    'total_count', v_total,
+    'pagination', jsonb_build_object(
+      'limit', p_limit,
+      'offset', p_offset,
+      'has_more', v_has_more,
+      'next_cursor', coalesce(v_last_seq, p_after)
+    )
+  );
+end;
+$$;
+
 create or replace function public.get_execution_logs(
   execution_id text,
   "limit" integer default 100,
@@ -252,11 +376,6 @@ declare
   v_category text := workflow_logs_private.parse_category($8, 'category');
   v_event_type public.log_event_type_enum := workflow_logs_private.parse_event_type($10, 'event_type');
   v_milestones boolean := coalesce($11, false);
-  v_total bigint;
-  v_logs jsonb;
-  v_returned integer;
-  v_last_seq bigint;
-  v_has_more boolean;
 begin
   perform workflow_logs_private.check_page(p_limit, p_offset);
   if v_start > v_end then
@@ -274,61 +393,9 @@ begin
   end if;
   perform workflow_logs_private.require_execution(p_execution_id);
 
-  -- total_count: from the maintained counts when the filters are ones they are keyed by; otherwise
-  -- (time window, priority, node combined with other filters) an index scan of the matching rows.
-  if v_start is null and v_end is null and p_min_priority is null and p_node_id is null then
-    select coalesce(sum(c.log_count), 0) into v_total
-    from public.workflow_execution_log_counts c
-    where c.execution_id = p_execution_id
-      and (v_level is null or c.level = v_level)
-      and (v_category is null or c.log_category = v_category)
-      and (v_event_type is null or c.event_type = v_event_type)
-      and (not v_milestones or c.is_milestone);
-  elsif p_node_id is not null and v_level is null and v_category is null and v_event_type is null
-        and not v_milestones and p_min_priority is null and v_start is null and v_end is null then
-    select coalesce(max(n.log_count), 0) into v_total
-    from public.workflow_execution_nodes n
-    where n.execution_id = p_execution_id and n.node_id = p_node_id;
-  else
-    select count(*) into v_total
-    from workflow_logs_private.filtered_logs(p_execution_id, null, v_level, v_category, v_event_type,
-                                             p_node_id, v_milestones, p_min_priority, v_start, v_end);
-  end if;
-
-  select coalesce(jsonb_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq), '[]'::jsonb),
-         count(*), max((p.r).seq)
-    into v_logs, v_returned, v_last_seq
-  from (
-    select l as r
-    from workflow_logs_private.filtered_logs(p_execution_id, p_after, v_level, v_category, v_event_type,
-                                             p_node_id, v_milestones, p_min_priority, v_start, v_end) l
-    order by l.seq
-    limit p_limit offset p_offset
-  ) p;
-
-  if p_after is null then
-    v_has_more := v_total > p_offset + v_returned;
-  elsif v_last_seq is null then
-    v_has_more := false;
-  else
-    v_has_more := exists (
-      select 1
-      from workflow_logs_private.filtered_logs(p_execution_id, v_last_seq, v_level, v_category, v_event_type,
-                                               p_node_id, v_milestones, p_min_priority, v_start, v_end)
-    );
-  end if;
-
-  return jsonb_build_object(
-    'execution_id', p_execution_id,
-    'logs', v_logs,
-    'total_count', v_total,
-    'pagination', jsonb_build_object(
-      'limit', p_limit,
-      'offset', p_offset,
-      'has_more', v_has_more,
-      'next_cursor', coalesce(v_last_seq, p_after)
-    )
-  );
+  return workflow_logs_private.execution_logs_page(
+    p_execution_id, p_limit, p_offset, p_after, v_level, v_category, v_event_type,
+    p_node_id, v_milestones, p_min_priority, v_start, v_end);
 end;
 $$;
 
@@ -341,22 +408,23 @@ comment on function public.get_execution_logs(text, integer, integer, text, text
 -- =============================================================================================
 -- get_execution_logs_summary
 -- =============================================================================================
-create or replace function public.get_execution_logs_summary(execution_id text)
+-- Security definer reader (see assert_may_read); the public wrapper follows.
+create or replace function workflow_logs_private.execution_logs_summary(execution_id text, status text)
 returns jsonb
 language plpgsql
 stable
-security invoker
+security definer
 set search_path = ''
 set plan_cache_mode = force_custom_plan
 set jit = off
 as $$
 declare
   p_execution_id alias for $1;
-  v_execution public.workflow_executions := workflow_logs_private.require_execution($1);
   v_counts jsonb;
   v_milestones jsonb;
   v_nodes jsonb;
 begin
+  perform workflow_logs_private.assert_may_read(p_execution_id);
   select jsonb_build_object(
            'total_logs', coalesce(sum(c.log_count), 0),
            'log_levels', coalesce((select jsonb_object_agg(lower(x.level::text), x.n)
@@ -412,7 +480,7 @@ begin
 
   return jsonb_build_object(
     'execution_id', p_execution_id,
-    'status', v_execution.status,
+    'status', status,
     'total_logs', v_counts -> 'total_logs',
     'log_levels', v_counts -> 'log_levels',
     'event_types', v_counts -> 'event_types',
@@ -426,6 +494,20 @@ begin
                                               - (v_counts ->> 'first_log')::timestamptz)
     )
   );
+end;
+$$;
+
+create or replace function public.get_execution_logs_summary(execution_id text)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_execution public.workflow_executions := workflow_logs_private.require_execution($1);
+begin
+  return workflow_logs_private.execution_logs_summary(v_execution.execution_id, v_execution.status);
 end;
 $$;
 
@@ -451,6 +533,45 @@ as $$
     ))
 $$;
 
+-- The newest `limit` logs of one execution (oldest first) and its counts. Security definer reader
+-- (see assert_may_read).
+create or replace function workflow_logs_private.execution_recent_logs(execution_id text, lim integer)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+set jit = off
+as $$
+declare
+  v_logs jsonb;
+  v_summary jsonb;
+begin
+  perform workflow_logs_private.assert_may_read(execution_id);
+  select coalesce(jsonb_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq), '[]'::jsonb)
+    into v_logs
+  from (
+    select l as r
+    from workflow_logs_private.filtered_logs(execution_recent_logs.execution_id) l
+    order by l.seq desc
+    limit lim
+  ) p;
+
+  select jsonb_build_object(
+           'total_logs', coalesce(sum(c.log_count), 0),
+           'error_count', coalesce(sum(c.log_count) filter (where c.level in ('ERROR', 'CRITICAL')), 0),
+           'warning_count', coalesce(sum(c.log_count) filter (where c.level = 'WARNING'), 0),
+           'milestone_count', coalesce(sum(c.log_count) filter (where c.is_milestone), 0)
+         )
+    into v_summary
+  from public.workflow_execution_log_counts c
+  where c.execution_id = execution_recent_logs.execution_id;
+
+  return jsonb_build_object('logs', v_logs, 'summary', v_summary);
+end;
+$$;
+
 -- =============================================================================================
 -- get_recent_logs
 -- =============================================================================================
@@ -472,8 +593,7 @@ declare
   p_limit alias for $2;
   v_workflow_id uuid;
   v_latest public.workflow_executions;
-  v_logs jsonb := '[]'::jsonb;
-  v_summary jsonb;
+  v_recent jsonb;
   v_result jsonb;
 begin
   if $1 is null or $1 !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' then
@@ -495,33 +615,19 @@ begin
   limit 1;
 
   if v_latest.execution_id is not null then
-    -- The newest `limit` logs, returned oldest first.
-    select coalesce(jsonb_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq), '[]'::jsonb)
-      into v_logs
-    from (
-      select l as r
-      from workflow_logs_private.filtered_logs(v_latest.execution_id) l
-      order by l.seq desc
-      limit p_limit
-    ) p;
+    v_recent := workflow_logs_private.execution_recent_logs(v_latest.execution_id, p_limit);
+  else
+    v_recent := jsonb_build_object(
+      'logs', '[]'::jsonb,
+      'summary', jsonb_build_object('total_logs', 0, 'error_count', 0, 'warning_count', 0, 'milestone_count', 0));
   end if;
-
-  select jsonb_build_object(
-           'total_logs', coalesce(sum(c.log_count), 0),
-           'error_count', coalesce(sum(c.log_count) filter (where c.level in ('ERROR', 'CRITICAL')), 0),
-           'warning_count', coalesce(sum(c.log_count) filter (where c.level = 'WARNING'), 0),
-           'milestone_count', coalesce(sum(c.log_count) filter (where c.is_milestone), 0)
-         )
-    into v_summary
-  from public.workflow_execution_log_counts c
-  where c.execution_id = v_latest.execution_id;
 
   v_result := jsonb_build_object(
     'workflow_id', v_workflow_id,
     'latest_execution', case when v_latest.execution_id is null then null
                              else workflow_logs_private.execution_entry(v_latest) end,
-    'logs', v_logs,
-    'summary', v_summary
+    'logs', v_recent -> 'logs',
+    'summary', v_recent -> 'summary'
   );
 
   if coalesce(include_all_executions, false) then
