@@ -13,7 +13,7 @@ from . import _paths
 from ._migrate import migrate
 from ._server import start_embedded, with_database
 
-console = Console()
+console = Console(soft_wrap=True)
 
 ALICE = "a11ce000-0000-4000-8000-000000000001"
 BOB = "b0b00000-0000-4000-8000-000000000002"
