@@ -751,9 +751,10 @@ begin
   size := octet_length(entry ->> 'message')
           + coalesce(octet_length(entry ->> 'user_friendly_message'), 0)
           + coalesce(octet_length(entry ->> 'stack_trace'), 0)
-          + coalesce(pg_column_size(entry -> 'data'), 0)
-          + coalesce(pg_column_size(entry -> 'technical_details'), 0)
-          + coalesce(pg_column_size(entry -> 'performance_metrics'), 0);
+          -- absent or null JSON fields are stored as '{}' and counted as the table's check counts them
+          + pg_column_size(coalesce(nullif(entry -> 'data', 'null'::jsonb), '{}'::jsonb))
+          + pg_column_size(coalesce(nullif(entry -> 'technical_details', 'null'::jsonb), '{}'::jsonb))
+          + pg_column_size(coalesce(nullif(entry -> 'performance_metrics', 'null'::jsonb), '{}'::jsonb));
   if size > 10240 then
     return format('entry is %s bytes; the limit is 10240 bytes (10 KB) over message, user_friendly_message, stack_trace, data, technical_details and performance_metrics', size);
   end if;
@@ -831,11 +832,43 @@ begin
       message = format('logs holds %s entries; one call accepts at most 5000', v_count);
   end if;
 
-  -- Entries that are not objects or lack execution_id fail here with their index.
+  -- Shape check in one set-based pass: JSON types the insert would silently coerce ("yes" -> true,
+  -- 12 -> '12') and unknown fields it would silently drop. The first offending entry is then
+  -- described by log_entry_problem. Value checks (enums, ranges, size) are left to the insert and the
+  -- table's constraints, and only diagnosed when the insert fails.
   select e.ord - 1, workflow_logs_private.log_entry_problem(e.v)
     into v_index, v_problem
   from jsonb_array_elements(logs) with ordinality e(v, ord)
-  where jsonb_typeof(e.v) <> 'object' or jsonb_typeof(e.v -> 'execution_id') is distinct from 'string'
+  where jsonb_typeof(e.v) <> 'object'
+     or jsonb_typeof(e.v -> 'execution_id') is distinct from 'string'
+     or jsonb_typeof(e.v -> 'message') is distinct from 'string'
+     or jsonb_typeof(e.v -> 'event_type') is distinct from 'string'
+     or jsonb_typeof(e.v -> 'level') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'log_category') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'id') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'created_at') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'node_id') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'node_name') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'node_type') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'user_friendly_message') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'stack_trace') not in ('string', 'null')
+     or jsonb_typeof(e.v -> 'step_number') not in ('number', 'null')
+     or jsonb_typeof(e.v -> 'total_steps') not in ('number', 'null')
+     or jsonb_typeof(e.v -> 'progress_percentage') not in ('number', 'null')
+     or jsonb_typeof(e.v -> 'duration_seconds') not in ('number', 'null')
+     or jsonb_typeof(e.v -> 'display_priority') not in ('number', 'null')
+     or jsonb_typeof(e.v -> 'is_milestone') not in ('boolean', 'null')
+     or jsonb_typeof(e.v -> 'data') not in ('object', 'null')
+     or jsonb_typeof(e.v -> 'technical_details') not in ('object', 'null')
+     or jsonb_typeof(e.v -> 'performance_metrics') not in ('object', 'null')
+     or exists (
+       select 1 from jsonb_object_keys(case when jsonb_typeof(e.v) = 'object' then e.v else '{}'::jsonb end) k
+       where k <> all (array[
+         'id', 'execution_id', 'log_category', 'event_type', 'level', 'message', 'data', 'node_id',
+         'node_name', 'node_type', 'step_number', 'total_steps', 'progress_percentage', 'duration_seconds',
+         'user_friendly_message', 'display_priority', 'is_milestone', 'technical_details', 'stack_trace',
+         'performance_metrics', 'created_at'])
+     )
   order by e.ord
   limit 1;
   if v_problem is not null then
