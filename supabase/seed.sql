@@ -26,7 +26,8 @@ values
   ('demo-finished', 'f1000000-0000-4000-8000-000000000001', 'SUCCESS', now() - interval '1 hour', now() - interval '55 minutes', null),
   ('demo-running', 'f1000000-0000-4000-8000-000000000001', 'RUNNING', now() - interval '2 minutes', null, null),
   ('demo-bob', 'f2000000-0000-4000-8000-000000000002', 'ERROR', now() - interval '3 hours', now() - interval '179 minutes', 'PDF parser crashed')
-on conflict (execution_id) do nothing;
+on conflict (execution_id) do update
+  set status = excluded.status, end_time = excluded.end_time, error_message = excluded.error_message;
 
 -- A finished run: three steps, business milestones and technical detail.
 insert into public.workflow_execution_logs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import asyncpg
@@ -39,7 +38,7 @@ async def prepare_database(admin_url: str, database: str, *, supabase_shim: bool
     return url
 
 
-def run_dev(database_url: str | None, data_dir: Path) -> None:
+def run_dev(database_url: str | None, data_dir: Path, port: int = 8000) -> None:
     if database_url:
         url = asyncio.run(prepare_database(database_url, _database_name(database_url), supabase_shim=True))
         where = "DATABASE_URL"
@@ -58,8 +57,28 @@ def run_dev(database_url: str | None, data_dir: Path) -> None:
         f"""select set_config('request.jwt.claims', '{{\\"sub\\":\\"{ALICE}\\",\\"role\\":\\"authenticated\\"}}', true); """
         f"""select public.get_execution_logs('demo-finished', 5); commit;\""""
     )
+    _serve_bridge(url, port)
+
+
+def _serve_bridge(url: str, port: int) -> None:
+    import os
+
+    from workflow_logs_bridge.auth import mint_token
+    from workflow_logs_bridge.settings import DEV_JWT_SECRET, Settings
+
+    from .cli import _serve
+
+    os.environ.setdefault("WORKFLOW_LOGS_ENV", "dev")
+    secret = os.environ.get("SUPABASE_JWT_SECRET") or DEV_JWT_SECRET
+    settings = Settings(DATABASE_URL=url, SUPABASE_JWT_SECRET=secret, WORKFLOW_LOGS_ENV=os.environ["WORKFLOW_LOGS_ENV"])
+    token = mint_token(secret, sub=ALICE, ttl_seconds=12 * 3600)
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"\n[bold green]Bridge[/] on {base} (OpenAPI: {base}/docs)")
+    console.print("  as alice (token valid 12 h; `WORKFLOW_LOGS_ENV=dev workflow-logs token --sub <uuid>` mints more):")
+    console.print(f"  curl -H 'Authorization: Bearer {token}' '{base}/api/v1/app/executions/demo-finished/logs?limit=5'")
+    console.print(f"  curl -N '{base}/api/v1/app/executions/demo-running/logs/stream?access_token={token}'")
     console.print("\nPress Ctrl-C to stop.")
-    _wait_for_interrupt()
+    _serve(settings, "127.0.0.1", port)
 
 
 def _database_name(url: str) -> str:
@@ -67,14 +86,3 @@ def _database_name(url: str) -> str:
 
     return urlsplit(url).path.lstrip("/") or "postgres"
 
-
-def _wait_for_interrupt() -> None:
-    stop = asyncio.Event()
-
-    async def wait() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-
-    asyncio.run(wait())

@@ -1,0 +1,120 @@
+"""One SSE stream of an execution's logs: backfill as the caller, then live from the shared tail.
+
+`release` frees the caller's stream slot; it is idempotent and also runs as the response's background
+task, so a stream that never started still gives its slot back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+
+from . import db as data
+from . import events
+from .auth import Claims
+from .errors import TooManyStreams
+from .hub import Hub
+from .metrics import ACTIVE_STREAMS, NOTIFY_TO_SEND
+
+
+class StreamLimiter:
+    """At most N concurrent streams per user (429 past it)."""
+
+    def __init__(self, per_user: int) -> None:
+        self.per_user = per_user
+        self._open: dict[str, int] = {}
+
+    def acquire(self, identity: str) -> None:
+        if self._open.get(identity, 0) >= self.per_user:
+            raise TooManyStreams(f"too many concurrent streams for this user (limit {self.per_user})")
+        self._open[identity] = self._open.get(identity, 0) + 1
+        ACTIVE_STREAMS.inc()
+
+    def release(self, identity: str) -> None:
+        left = self._open.get(identity, 0) - 1
+        if left > 0:
+            self._open[identity] = left
+        else:
+            self._open.pop(identity, None)
+        ACTIVE_STREAMS.dec()
+
+
+async def first_page(hub: Hub, claims: Claims, execution_id: str, cursor: int) -> dict[str, Any]:
+    """Read before the response starts, so a missing execution is a 404, not a stream."""
+    async with hub.db.as_caller(claims) as conn:
+        return await data.log_events(conn, execution_id, cursor, hub.settings.stream_batch)
+
+
+async def log_stream(
+    hub: Hub,
+    release: Callable[[], None],
+    claims: Claims,
+    execution_id: str,
+    cursor: int,
+    follow: bool,
+    page: dict[str, Any],
+    shutdown: anyio.Event,
+) -> AsyncIterator[bytes]:
+    settings = hub.settings
+    deadline = time.monotonic() + settings.stream_max_seconds
+    try:
+        yield events.retry_field(settings.stream_retry_ms)
+        # Backfill, as the caller.
+        while True:
+            for entry in page["logs"]:
+                if entry["seq"] > cursor:
+                    yield events.log_event(execution_id, entry, realtime=False)
+                    cursor = entry["seq"]
+            if not page["has_more"]:
+                break
+            async with hub.db.as_caller(claims) as conn:
+                page = await data.log_events(conn, execution_id, cursor, settings.stream_batch)
+        if page["finished"] or not follow:
+            yield events.complete_event(execution_id, page["status"], page["total_count"], "Historical logs retrieved")
+            return
+
+        # Live: the execution's shared tail pushes; we send what is after our cursor.
+        tail, token = hub.subscribe(execution_id, claims, cursor)
+        try:
+            while True:
+                wake = tail.wake
+                if tail.covered_from > cursor:
+                    # Fell behind the shared buffer: catch up from the database ourselves.
+                    async with hub.db.as_caller(claims) as conn:
+                        page = await data.log_events(conn, execution_id, cursor, settings.stream_batch)
+                    for entry in page["logs"]:
+                        if entry["seq"] > cursor:
+                            yield events.log_event(execution_id, entry, realtime=True)
+                            cursor = entry["seq"]
+                    continue
+                pending = tail.events_after(cursor)
+                if pending:
+                    poked = tail.served_poke_at
+                    for seq, chunk in pending:
+                        yield chunk
+                        cursor = seq
+                    if poked is not None:
+                        NOTIFY_TO_SEND.observe(time.monotonic() - poked)
+                    continue
+                if tail.final is not None and cursor >= tail.cursor:
+                    final = tail.final
+                    yield events.complete_event(execution_id, final["status"], final["total_count"], "Execution completed")
+                    return
+                if tail.failure is not None:
+                    yield events.error_event(execution_id, tail.failure, "access_revoked")
+                    return
+                if hub.closing or shutdown.is_set():
+                    return  # the client reconnects with Last-Event-ID
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return  # streams end after stream_max_seconds; the client resumes without a gap
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), min(remaining, 5.0))
+        finally:
+            hub.unsubscribe(tail, token)
+    finally:
+        release()
