@@ -7,6 +7,7 @@ nothing here filters rows. The functions return the database's JSON text untouch
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -80,8 +81,10 @@ class Database:
             try:
                 yield conn
             except BaseException:
+                # The pool resets a released connection anyway; this only ends the transaction early.
                 if not conn.is_closed() and conn.is_in_transaction():
-                    await conn.execute("rollback")
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await conn.execute("rollback")
                 raise
             else:
                 await conn.execute("commit")
