@@ -3,8 +3,9 @@
 -- Why: a page's total_count and the summary's counts must not scan the run. An exact count(*) of a
 -- 100k-log execution costs ~12 ms; these tables answer the same question from a few dozen rows.
 --
--- * workflow_execution_log_counts: one row per (execution, category, level, event type, milestone)
---   with its count and time span. Any filter on those five columns is a sum over at most 180 rows.
+-- * workflow_execution_log_counts: one row per (execution, category, level, event type, milestone,
+--   display priority) with its count and time span. Any filter on those columns is a sum over a few
+--   dozen rows (a run rarely uses more than a handful of the combinations).
 -- * workflow_execution_nodes: one row per node of an execution: name, count, step, status (from the
 --   node's last step_started / step_completed / step_error) and time span; the summary's `nodes`.
 --
@@ -26,14 +27,15 @@ create table if not exists public.workflow_execution_log_counts (
   level public.log_level_enum not null,
   event_type public.log_event_type_enum not null,
   is_milestone boolean not null,
+  display_priority integer not null,
   log_count bigint not null,
   first_log_at timestamptz not null,
   last_log_at timestamptz not null,
   last_seq bigint not null,
-  primary key (execution_id, log_category, level, event_type, is_milestone)
+  primary key (execution_id, log_category, level, event_type, is_milestone, display_priority)
 );
 
-comment on table public.workflow_execution_log_counts is 'Log counts of each execution by category, level, event type and milestone flag, maintained by triggers on workflow_execution_logs. Serves total_count and summaries without scanning.';
+comment on table public.workflow_execution_log_counts is 'Log counts of each execution by category, level, event type, milestone flag and display priority, maintained by triggers on workflow_execution_logs. Serves total_count and summaries without scanning.';
 
 create table if not exists public.workflow_execution_nodes (
   execution_id varchar(255) not null,
@@ -85,12 +87,13 @@ begin
   delete from public.workflow_execution_nodes n where n.execution_id = any (execution_ids);
 
   insert into public.workflow_execution_log_counts
-    (execution_id, log_category, level, event_type, is_milestone, log_count, first_log_at, last_log_at, last_seq)
-  select l.execution_id, l.log_category, l.level, l.event_type, l.is_milestone,
+    (execution_id, log_category, level, event_type, is_milestone, display_priority,
+     log_count, first_log_at, last_log_at, last_seq)
+  select l.execution_id, l.log_category, l.level, l.event_type, l.is_milestone, l.display_priority,
          count(*), min(l.created_at), max(l.created_at), max(l.seq)
   from public.workflow_execution_logs l
   where l.execution_id = any (execution_ids)
-  group by 1, 2, 3, 4, 5;
+  group by 1, 2, 3, 4, 5, 6;
 
   insert into public.workflow_execution_nodes
     (execution_id, node_id, node_name, node_type, log_count, step_number, status, status_seq,
@@ -125,13 +128,14 @@ as $$
 begin
   -- Ordered by key so two concurrent batches lock counter rows in the same order (no deadlock).
   insert into public.workflow_execution_log_counts as c
-    (execution_id, log_category, level, event_type, is_milestone, log_count, first_log_at, last_log_at, last_seq)
-  select r.execution_id, r.log_category, r.level, r.event_type, r.is_milestone,
+    (execution_id, log_category, level, event_type, is_milestone, display_priority,
+     log_count, first_log_at, last_log_at, last_seq)
+  select r.execution_id, r.log_category, r.level, r.event_type, r.is_milestone, r.display_priority,
          count(*), min(r.created_at), max(r.created_at), max(r.seq)
   from new_rows r
-  group by 1, 2, 3, 4, 5
-  order by 1, 2, 3, 4, 5
-  on conflict (execution_id, log_category, level, event_type, is_milestone) do update
+  group by 1, 2, 3, 4, 5, 6
+  order by 1, 2, 3, 4, 5, 6
+  on conflict (execution_id, log_category, level, event_type, is_milestone, display_priority) do update
     set log_count = c.log_count + excluded.log_count,
         first_log_at = least(c.first_log_at, excluded.first_log_at),
         last_log_at = greatest(c.last_log_at, excluded.last_log_at),

@@ -11,11 +11,11 @@
 -- Bad input raises 22023 (22007 for an unparseable time, 22001 for an oversized entry, 23503 for an
 -- unknown execution) with a message that names the parameter.
 --
--- Every read function sets plan_cache_mode = force_custom_plan: optional filters are written as
+-- The page reader sets plan_cache_mode = force_custom_plan: optional filters are written as
 -- `(param is null or column = param)`, and only a plan made with the actual values folds the unused
 -- ones away and picks the index that fits the filters used (re-planning costs ~0.1 ms; a generic
--- plan that scans the wrong index costs far more). jit is off: a count over a big run once crossed
--- jit_above_cost and paid ~220 ms of compilation for nothing.
+-- plan that scans the wrong index costs far more). Everything else keeps cached plans. jit is off for
+-- the readers: a count over a big run once crossed jit_above_cost and paid ~220 ms of compilation.
 
 -- =============================================================================================
 -- Input parsing helpers (raise with the parameter's name)
@@ -227,6 +227,7 @@ language plpgsql
 stable
 security definer
 set search_path = ''
+set plan_cache_mode = auto
 as $$
 begin
   -- Roles that RLS lets see everything (superusers, BYPASSRLS roles such as service_role) ...
@@ -256,7 +257,10 @@ comment on function workflow_logs_private.assert_may_read(text) is 'Raises P0002
 -- =============================================================================================
 -- get_execution_logs
 -- =============================================================================================
--- The page itself: total_count, the rows, has_more. Security definer (see assert_may_read).
+-- The page itself: total_count, the rows (as a JSON array of LogEntry), the cursor and has_more.
+-- Security definer (see assert_may_read). The only function that needs force_custom_plan: its filters
+-- vary per call. The array is `json` (built from jsonb entries): aggregating into one big jsonb value and
+-- printing it again cost twice as much as concatenating the entries' text.
 create or replace function workflow_logs_private.execution_logs_page(
   p_execution_id text,
   p_limit integer,
@@ -269,9 +273,12 @@ create or replace function workflow_logs_private.execution_logs_page(
   v_milestones boolean,
   p_min_priority integer,
   v_start timestamptz,
-  v_end timestamptz
+  v_end timestamptz,
+  out logs json,
+  out total_count bigint,
+  out next_cursor bigint,
+  out has_more boolean
 )
-returns jsonb
 language plpgsql
 stable
 security definer
@@ -280,64 +287,72 @@ set plan_cache_mode = force_custom_plan
 set jit = off
 as $$
 declare
-  v_total bigint;
-  v_logs jsonb;
+  v_after bigint := p_after;
+  v_skip_to bigint;
   v_returned integer;
   v_last_seq bigint;
-  v_has_more boolean;
 begin
   perform workflow_logs_private.assert_may_read(p_execution_id);
 
-  -- total_count: from the maintained counts when the filters are ones they are keyed by; otherwise
-  -- (time window, priority, node combined with other filters) an index scan of the matching rows.
-  if v_start is null and v_end is null and p_min_priority is null and p_node_id is null then
-    select coalesce(sum(c.log_count), 0) into v_total
+  -- total_count: from the maintained counts when the filters are ones they are keyed by (level,
+  -- category, event type, milestones, priority); by node from the node table; otherwise (a time
+  -- window, a node combined with other filters) an index scan of the matching rows.
+  if v_start is null and v_end is null and p_node_id is null then
+    select coalesce(sum(c.log_count), 0) into total_count
     from public.workflow_execution_log_counts c
     where c.execution_id = p_execution_id
       and (v_level is null or c.level = v_level)
       and (v_category is null or c.log_category = v_category)
       and (v_event_type is null or c.event_type = v_event_type)
-      and (not v_milestones or c.is_milestone);
-  elsif p_node_id is not null and v_level is null and v_category is null and v_event_type is null
-        and not v_milestones and p_min_priority is null and v_start is null and v_end is null then
-    select coalesce(max(n.log_count), 0) into v_total
+      and (not v_milestones or c.is_milestone)
+      and (p_min_priority is null or c.display_priority >= p_min_priority);
+  elsif v_level is null and v_category is null and v_event_type is null and not v_milestones
+        and p_min_priority is null and v_start is null and v_end is null then
+    select coalesce(max(n.log_count), 0) into total_count
     from public.workflow_execution_nodes n
     where n.execution_id = p_execution_id and n.node_id = p_node_id;
   else
-    select count(*) into v_total
+    select count(*) into total_count
     from workflow_logs_private.filtered_logs(p_execution_id, null, v_level, v_category, v_event_type,
                                              p_node_id, v_milestones, p_min_priority, v_start, v_end);
   end if;
 
+  -- An offset is turned into a seq first: skipping N index entries (index-only where the filters
+  -- allow) is far cheaper than building and sorting N rows.
+  if p_offset > 0 then
+    select l.seq into v_skip_to
+    from workflow_logs_private.filtered_logs(p_execution_id, p_after, v_level, v_category, v_event_type,
+                                             p_node_id, v_milestones, p_min_priority, v_start, v_end) l
+    order by l.seq
+    offset p_offset - 1
+    limit 1;
+    if v_skip_to is null then
+      logs := '[]'::json;
+      next_cursor := p_after;
+      has_more := false;
+      return;
+    end if;
+    v_after := v_skip_to;
+  end if;
+
   -- One row past the page tells has_more without a second probe.
-  select coalesce(jsonb_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
-                    filter (where p.n <= p_limit), '[]'::jsonb),
+  select coalesce(json_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
+                    filter (where p.n <= p_limit), '[]'::json),
          count(*) filter (where p.n <= p_limit),
          max((p.r).seq) filter (where p.n <= p_limit),
          count(*) > p_limit
-    into v_logs, v_returned, v_last_seq, v_has_more
+    into logs, v_returned, v_last_seq, has_more
   from (
     select x.r, row_number() over (order by (x.r).seq) as n
     from (
       select l as r
-      from workflow_logs_private.filtered_logs(p_execution_id, p_after, v_level, v_category, v_event_type,
+      from workflow_logs_private.filtered_logs(p_execution_id, v_after, v_level, v_category, v_event_type,
                                                p_node_id, v_milestones, p_min_priority, v_start, v_end) l
       order by l.seq
-      limit p_limit + 1 offset p_offset
+      limit p_limit + 1
     ) x
   ) p;
-
-  return jsonb_build_object(
-    'execution_id', p_execution_id,
-    'logs', v_logs,
-    'total_count', v_total,
-    'pagination', jsonb_build_object(
-      'limit', p_limit,
-      'offset', p_offset,
-      'has_more', v_has_more,
-      'next_cursor', coalesce(v_last_seq, p_after)
-    )
-  );
+  next_cursor := coalesce(v_last_seq, p_after);
 end;
 $$;
 
@@ -355,13 +370,11 @@ create or replace function public.get_execution_logs(
   milestones_only boolean default false,
   min_priority integer default null
 )
-returns jsonb
+returns json
 language plpgsql
 stable
 security invoker
 set search_path = ''
-set plan_cache_mode = force_custom_plan
-set jit = off
 as $$
 declare
   p_execution_id alias for $1;
@@ -376,6 +389,7 @@ declare
   v_category text := workflow_logs_private.parse_category($8, 'category');
   v_event_type public.log_event_type_enum := workflow_logs_private.parse_event_type($10, 'event_type');
   v_milestones boolean := coalesce($11, false);
+  v_page record;
 begin
   perform workflow_logs_private.check_page(p_limit, p_offset);
   if v_start > v_end then
@@ -393,9 +407,21 @@ begin
   end if;
   perform workflow_logs_private.require_execution(p_execution_id);
 
-  return workflow_logs_private.execution_logs_page(
+  select * into v_page
+  from workflow_logs_private.execution_logs_page(
     p_execution_id, p_limit, p_offset, p_after, v_level, v_category, v_event_type,
     p_node_id, v_milestones, p_min_priority, v_start, v_end);
+  return json_build_object(
+    'execution_id', p_execution_id,
+    'logs', v_page.logs,
+    'total_count', v_page.total_count,
+    'pagination', json_build_object(
+      'limit', p_limit,
+      'offset', p_offset,
+      'has_more', v_page.has_more,
+      'next_cursor', v_page.next_cursor
+    )
+  );
 end;
 $$;
 
@@ -415,7 +441,6 @@ language plpgsql
 stable
 security definer
 set search_path = ''
-set plan_cache_mode = force_custom_plan
 set jit = off
 as $$
 declare
@@ -541,7 +566,6 @@ language plpgsql
 stable
 security definer
 set search_path = ''
-set plan_cache_mode = force_custom_plan
 set jit = off
 as $$
 declare
@@ -585,7 +609,6 @@ language plpgsql
 stable
 security invoker
 set search_path = ''
-set plan_cache_mode = force_custom_plan
 set jit = off
 set intervalstyle = 'iso_8601'
 as $$

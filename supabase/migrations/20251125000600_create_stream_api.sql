@@ -25,7 +25,6 @@ language plpgsql
 stable
 security invoker
 set search_path = ''
-set jit = off
 as $$
 declare
   v_execution public.workflow_executions := workflow_logs_private.require_execution($1);
@@ -60,33 +59,33 @@ create or replace function public.get_execution_log_events(
   after bigint default 0,
   "limit" integer default 1000
 )
-returns jsonb
+returns json
 language plpgsql
 stable
 security invoker
 set search_path = ''
-set jit = off
 as $$
 declare
   v_execution public.workflow_executions := workflow_logs_private.require_execution($1);
-  v_page jsonb;
+  v_page record;
 begin
   perform workflow_logs_private.check_page($3, 0);
   if $2 is null or $2 < 0 then
     raise exception using errcode = '22023', message = format('after must be 0 or more (got %s)', coalesce($2::text, 'null'));
   end if;
-  v_page := workflow_logs_private.execution_logs_page(
+  select * into v_page
+  from workflow_logs_private.execution_logs_page(
     v_execution.execution_id, $3, 0, $2, null, null, null, null, false, null, null, null);
-  return jsonb_build_object(
+  return json_build_object(
     'execution_id', v_execution.execution_id,
     'status', v_execution.status,
     'finished', workflow_logs_private.is_finished(v_execution.status),
     'end_time', v_execution.end_time,
     'error_message', v_execution.error_message,
-    'logs', v_page -> 'logs',
-    'total_count', v_page -> 'total_count',
-    'next_cursor', v_page #> '{pagination,next_cursor}',
-    'has_more', v_page #> '{pagination,has_more}'
+    'logs', v_page.logs,
+    'total_count', v_page.total_count,
+    'next_cursor', v_page.next_cursor,
+    'has_more', v_page.has_more
   );
 end;
 $$;

@@ -62,41 +62,41 @@ select set_config('request.jwt.claims',
 -- ---------------------------------------------------------------------------------------------
 -- Shape
 -- ---------------------------------------------------------------------------------------------
-select is(array(select jsonb_object_keys(get_execution_logs('pgtap-03-exec')) order by 1),
+select is(array(select jsonb_object_keys(get_execution_logs('pgtap-03-exec')::jsonb) order by 1),
           array['execution_id', 'logs', 'pagination', 'total_count'],
           'response has exactly execution_id, logs, total_count, pagination');
-select is(get_execution_logs('pgtap-03-exec') -> 'pagination',
+select is(get_execution_logs('pgtap-03-exec')::jsonb -> 'pagination',
           jsonb_build_object('limit', 100, 'offset', 0, 'has_more', false,
                              'next_cursor', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-03-exec')),
           'pagination is {limit 100, offset 0, has_more false, next_cursor = last seq} by default');
-select is(get_execution_logs('pgtap-03-exec') ->> 'execution_id', 'pgtap-03-exec', 'execution_id is echoed');
-select is((get_execution_logs('pgtap-03-exec') ->> 'total_count')::int, 31, 'total_count counts every log');
-select is(jsonb_array_length(get_execution_logs('pgtap-03-exec') -> 'logs'), 31, 'all 31 logs fit the default page');
+select is(get_execution_logs('pgtap-03-exec')::jsonb ->> 'execution_id', 'pgtap-03-exec', 'execution_id is echoed');
+select is((get_execution_logs('pgtap-03-exec')::jsonb ->> 'total_count')::int, 31, 'total_count counts every log');
+select is(jsonb_array_length(get_execution_logs('pgtap-03-exec')::jsonb -> 'logs'), 31, 'all 31 logs fit the default page');
 
-select ok(pg_temp.entry(get_execution_logs('pgtap-03-exec'), '00000003-0000-4000-8000-000000000031')
+select ok(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000031')
             ?& array['id', 'timestamp', 'event_type', 'message', 'level', 'data'],
           'a LogEntry has id, timestamp, event_type, message, level, data');
-select ok(not (pg_temp.entry(get_execution_logs('pgtap-03-exec'), '00000003-0000-4000-8000-000000000031')
+select ok(not (pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000031')
                  ?| array['node_id', 'node_name', 'node_type', 'step_number', 'total_steps', 'progress_percentage',
                           'duration_seconds', 'technical_message', 'stack_trace', 'technical_details', 'performance_metrics']),
           'optional LogEntry fields are absent when the row does not set them');
-select is(pg_temp.entry(get_execution_logs('pgtap-03-exec'), '00000003-0000-4000-8000-000000000002')
+select is(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000002')
             - array['id', 'seq', 'timestamp'],
           '{"event_type": "workflow_progress", "message": "friendly 2", "technical_message": "technical 2", "level": "info",
             "data": {"i": 2}, "log_category": "technical", "display_priority": 3, "is_milestone": false,
             "node_id": "node-2", "node_name": "Node 2", "step_number": 2, "total_steps": 3}'::jsonb,
           'a full LogEntry: user_friendly_message as message, the technical one kept, node fields present');
-select is(pg_temp.entry(get_execution_logs('pgtap-03-exec'), '00000003-0000-4000-8000-000000000001') ->> 'message',
+select is(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000001') ->> 'message',
           'technical 1', 'message falls back to message when user_friendly_message is null');
-select ok(not pg_temp.entry(get_execution_logs('pgtap-03-exec'), '00000003-0000-4000-8000-000000000001') ? 'technical_message',
+select ok(not pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000001') ? 'technical_message',
           'no technical_message when there is no user_friendly_message');
 select is_empty(
-  $$ select 1 from jsonb_array_elements(get_execution_logs('pgtap-03-exec') -> 'logs') e
+  $$ select 1 from jsonb_array_elements(get_execution_logs('pgtap-03-exec')::jsonb -> 'logs') e
      where e ->> 'level' <> lower(e ->> 'level') or e ->> 'level' not in ('debug', 'info', 'warning', 'error', 'critical') $$,
   'every level is lowercase');
 select is_empty(
   $$ select 1
-     from jsonb_array_elements(get_execution_logs('pgtap-03-exec') -> 'logs') e
+     from jsonb_array_elements(get_execution_logs('pgtap-03-exec')::jsonb -> 'logs') e
      join workflow_execution_logs l on l.id = (e ->> 'id')::uuid
      where e ->> 'timestamp' !~ '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$'
         or (e ->> 'timestamp')::timestamptz <> l.created_at
@@ -104,10 +104,10 @@ select is_empty(
         or e -> 'data' <> l.data $$,
   'every timestamp is ISO 8601 and equals created_at; seq and data are the row''s');
 select results_eq(
-  $$ select pg_temp.ids(get_execution_logs('pgtap-03-exec')) $$,
+  $$ select pg_temp.ids(get_execution_logs('pgtap-03-exec')::jsonb) $$,
   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' order by seq $$,
   'logs come in seq order (the late-written, early-stamped log is last)');
-select is(get_execution_logs('pgtap-03-empty'),
+select is(get_execution_logs('pgtap-03-empty')::jsonb,
           '{"execution_id": "pgtap-03-empty", "logs": [], "total_count": 0,
             "pagination": {"limit": 100, "offset": 0, "has_more": false, "next_cursor": null}}'::jsonb,
           'an execution without logs gives an empty page');
@@ -115,29 +115,29 @@ select is(get_execution_logs('pgtap-03-empty'),
 -- ---------------------------------------------------------------------------------------------
 -- limit / offset edges
 -- ---------------------------------------------------------------------------------------------
-select is(jsonb_array_length(get_execution_logs('pgtap-03-exec', 1) -> 'logs'), 1, 'limit 1 returns one log');
-select is(get_execution_logs('pgtap-03-exec', 1) -> 'pagination',
+select is(jsonb_array_length(get_execution_logs('pgtap-03-exec', 1)::jsonb -> 'logs'), 1, 'limit 1 returns one log');
+select is(get_execution_logs('pgtap-03-exec', 1)::jsonb -> 'pagination',
           jsonb_build_object('limit', 1, 'offset', 0, 'has_more', true,
                              'next_cursor', (select min(seq) from workflow_execution_logs where execution_id = 'pgtap-03-exec')),
           'limit 1: has_more true, next_cursor is the first seq');
-select is(jsonb_array_length(get_execution_logs('pgtap-03-exec', 1000) -> 'logs'), 31, 'limit 1000 returns everything');
-select is((get_execution_logs('pgtap-03-exec', 1000) -> 'pagination' ->> 'has_more')::boolean, false,
+select is(jsonb_array_length(get_execution_logs('pgtap-03-exec', 1000)::jsonb -> 'logs'), 31, 'limit 1000 returns everything');
+select is((get_execution_logs('pgtap-03-exec', 1000)::jsonb -> 'pagination' ->> 'has_more')::boolean, false,
           'limit 1000: has_more false');
 select results_eq(
-  $$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 5, 10)) $$,
+  $$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 5, 10)::jsonb) $$,
   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' order by seq limit 5 offset 10 $$,
   'limit 5 offset 10 returns rows 11..15');
-select is((get_execution_logs('pgtap-03-exec', 5, 10) -> 'pagination' ->> 'has_more')::boolean, true,
+select is((get_execution_logs('pgtap-03-exec', 5, 10)::jsonb -> 'pagination' ->> 'has_more')::boolean, true,
           'limit 5 offset 10: has_more true');
-select is(jsonb_array_length(get_execution_logs('pgtap-03-exec', 10, 29) -> 'logs'), 2, 'offset 29 of 31 returns the last 2');
-select is((get_execution_logs('pgtap-03-exec', 10, 29) -> 'pagination' ->> 'has_more')::boolean, false,
+select is(jsonb_array_length(get_execution_logs('pgtap-03-exec', 10, 29)::jsonb -> 'logs'), 2, 'offset 29 of 31 returns the last 2');
+select is((get_execution_logs('pgtap-03-exec', 10, 29)::jsonb -> 'pagination' ->> 'has_more')::boolean, false,
           'offset 29: has_more false');
-select is((get_execution_logs('pgtap-03-exec', 10, 26) -> 'pagination' ->> 'has_more')::boolean, false,
+select is((get_execution_logs('pgtap-03-exec', 10, 26)::jsonb -> 'pagination' ->> 'has_more')::boolean, false,
           'a page ending exactly at the last log: has_more false');
-select is(get_execution_logs('pgtap-03-exec', 10, 100) -> 'logs', '[]'::jsonb, 'offset past the end: no logs');
-select is((get_execution_logs('pgtap-03-exec', 10, 100) -> 'pagination' ->> 'has_more')::boolean, false,
+select is(get_execution_logs('pgtap-03-exec', 10, 100)::jsonb -> 'logs', '[]'::jsonb, 'offset past the end: no logs');
+select is((get_execution_logs('pgtap-03-exec', 10, 100)::jsonb -> 'pagination' ->> 'has_more')::boolean, false,
           'offset past the end: has_more false');
-select is((get_execution_logs('pgtap-03-exec', 10, 100) ->> 'total_count')::int, 31,
+select is((get_execution_logs('pgtap-03-exec', 10, 100)::jsonb ->> 'total_count')::int, 31,
           'offset past the end: total_count still counts every log');
 
 -- ---------------------------------------------------------------------------------------------
@@ -145,9 +145,9 @@ select is((get_execution_logs('pgtap-03-exec', 10, 100) ->> 'total_count')::int,
 -- ---------------------------------------------------------------------------------------------
 create temporary view pgtap_03_pages as
 with recursive pages(n, r) as (
-  select 1, public.get_execution_logs('pgtap-03-exec', 7)
+  select 1, public.get_execution_logs('pgtap-03-exec', 7)::jsonb
   union all
-  select n + 1, public.get_execution_logs('pgtap-03-exec', 7, after => (r -> 'pagination' ->> 'next_cursor')::bigint)
+  select n + 1, public.get_execution_logs('pgtap-03-exec', 7, after => (r -> 'pagination' ->> 'next_cursor')::bigint)::jsonb
   from pages
   where (r -> 'pagination' ->> 'has_more')::boolean and n < 50
 )
@@ -167,21 +167,21 @@ select is((select (r -> 'pagination' ->> 'next_cursor')::bigint from pgtap_03_pa
           (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-03-exec'),
           'cursor paging: the last page''s next_cursor is the last seq');
 select is(get_execution_logs('pgtap-03-exec', 7,
-            after => (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-03-exec')) - 'total_count',
+            after => (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-03-exec'))::jsonb - 'total_count',
           jsonb_build_object('execution_id', 'pgtap-03-exec', 'logs', '[]'::jsonb, 'pagination',
             jsonb_build_object('limit', 7, 'offset', 0, 'has_more', false,
                                'next_cursor', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-03-exec'))),
           'after the last seq: no logs, has_more false, next_cursor stays at the last seq');
 select results_eq(
   $$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, level => 'INFO',
-       after => (select seq from workflow_execution_logs where id = '00000003-0000-4000-8000-000000000013'))) $$,
+       after => (select seq from workflow_execution_logs where id = '00000003-0000-4000-8000-000000000013'))::jsonb) $$,
   $$ select id from workflow_execution_logs
      where execution_id = 'pgtap-03-exec' and level = 'INFO'
        and seq > (select seq from workflow_execution_logs where id = '00000003-0000-4000-8000-000000000013')
      order by seq $$,
   'after combines with a filter: only matching logs after the cursor');
 select is((get_execution_logs('pgtap-03-exec', 1, level => 'INFO',
-             after => (select seq from workflow_execution_logs where id = '00000003-0000-4000-8000-000000000025'))
+             after => (select seq from workflow_execution_logs where id = '00000003-0000-4000-8000-000000000025'))::jsonb
            -> 'pagination' ->> 'has_more')::boolean, true,
           'after + filter: has_more sees the matching log still ahead');
 
@@ -189,93 +189,93 @@ select is((get_execution_logs('pgtap-03-exec', 1, level => 'INFO',
 -- Filters: total_count and the rows themselves against a brute-force query
 -- ---------------------------------------------------------------------------------------------
 -- level (case-insensitive)
-select is((get_execution_logs('pgtap-03-exec', 1000, level => 'error') ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, level => 'error')::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and level = 'ERROR'),
           'level=error: total_count matches a brute-force count');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, level => 'error')) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, level => 'error')::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and level = 'ERROR' order by seq $$,
                   'level=error (lowercase): exactly the ERROR logs');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, level => 'Warning')) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, level => 'Warning')::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and level = 'WARNING' order by seq $$,
                   'level=Warning (mixed case): exactly the WARNING logs');
 -- category
-select is((get_execution_logs('pgtap-03-exec', 1000, category => 'business') ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, category => 'business')::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and log_category = 'business'),
           'category=business: total_count matches');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, category => 'business')) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, category => 'business')::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and log_category = 'business' order by seq $$,
                   'category=business: exactly the business logs');
 -- node_id
-select is((get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-1') ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-1')::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and node_id = 'node-1'),
           'node_id=node-1: total_count matches');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-1')) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-1')::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and node_id = 'node-1' order by seq $$,
                   'node_id=node-1: exactly that node''s logs');
-select is(get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-none') - 'execution_id' - 'pagination',
+select is(get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-none')::jsonb - 'execution_id' - 'pagination',
           '{"logs": [], "total_count": 0}'::jsonb, 'an unknown node_id: no logs, total_count 0');
 -- event_type (case-insensitive)
-select is((get_execution_logs('pgtap-03-exec', 1000, event_type => 'STEP_COMPLETED') ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, event_type => 'STEP_COMPLETED')::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and event_type = 'step_completed'),
           'event_type=STEP_COMPLETED: total_count matches');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, event_type => 'step_completed')) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, event_type => 'step_completed')::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and event_type = 'step_completed' order by seq $$,
                   'event_type=step_completed: exactly those logs');
 -- milestones_only
-select is((get_execution_logs('pgtap-03-exec', 1000, milestones_only => true) ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, milestones_only => true)::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and is_milestone),
           'milestones_only: total_count matches');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, milestones_only => true)) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, milestones_only => true)::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and is_milestone order by seq $$,
                   'milestones_only: exactly the milestones');
 -- min_priority
-select is((get_execution_logs('pgtap-03-exec', 1000, min_priority => 8) ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, min_priority => 8)::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and display_priority >= 8),
           'min_priority=8: total_count matches');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, min_priority => 8)) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, min_priority => 8)::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and display_priority >= 8 order by seq $$,
                   'min_priority=8: exactly the logs with display_priority >= 8');
 -- start_time / end_time (inclusive, any ISO 8601 offset)
-select is((get_execution_logs('pgtap-03-exec', 1000, start_time => '2025-01-10T00:05:00Z', end_time => '2025-01-10T00:10:00Z')
+select is((get_execution_logs('pgtap-03-exec', 1000, start_time => '2025-01-10T00:05:00Z', end_time => '2025-01-10T00:10:00Z')::jsonb
            ->> 'total_count')::int, 6,
           'start_time..end_time is inclusive at both ends (00:05..00:10 holds 6 logs)');
 select results_eq(
   $$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, start_time => '2025-01-10T01:05:00+01:00',
-                                           end_time => '2025-01-10T00:10:00.000Z')) $$,
+                                           end_time => '2025-01-10T00:10:00.000Z')::jsonb) $$,
   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec'
        and created_at between '2025-01-10T00:05:00Z' and '2025-01-10T00:10:00Z' order by seq $$,
   'start_time/end_time with an offset select the same window');
-select is((get_execution_logs('pgtap-03-exec', 1000, start_time => '2025-01-10T00:25:00Z') ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, start_time => '2025-01-10T00:25:00Z')::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and created_at >= '2025-01-10T00:25:00Z'),
           'start_time only: total_count matches');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, end_time => '2025-01-10T00:03:00Z')) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, end_time => '2025-01-10T00:03:00Z')::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and created_at <= '2025-01-10T00:03:00Z' order by seq $$,
                   'end_time only: the early logs, including the early-stamped late one');
-select is((get_execution_logs('pgtap-03-exec', 1000, start_time => '2025-01-10T00:10:00Z', end_time => '2025-01-10T00:10:00Z')
+select is((get_execution_logs('pgtap-03-exec', 1000, start_time => '2025-01-10T00:10:00Z', end_time => '2025-01-10T00:10:00Z')::jsonb
            ->> 'total_count')::int, 1, 'start_time = end_time selects the log at that instant');
 -- combinations
-select is((get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-2', level => 'Info') ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-2', level => 'Info')::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and node_id = 'node-2' and level = 'INFO'),
           'node_id + level (scan path): total_count matches');
-select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-2', level => 'info')) $$,
+select results_eq($$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-2', level => 'info')::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and node_id = 'node-2' and level = 'INFO' order by seq $$,
                   'node_id + level: exactly those logs');
-select is((get_execution_logs('pgtap-03-exec', 2, node_id => 'node-2', level => 'info') -> 'pagination' ->> 'has_more')::boolean,
+select is((get_execution_logs('pgtap-03-exec', 2, node_id => 'node-2', level => 'info')::jsonb -> 'pagination' ->> 'has_more')::boolean,
           true, 'node_id + level, limit 2 of 3: has_more true');
-select is((get_execution_logs('pgtap-03-exec', 1000, category => 'business', level => 'warning') ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, category => 'business', level => 'warning')::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and log_category = 'business' and level = 'WARNING'),
           'category + level: total_count matches');
-select is((get_execution_logs('pgtap-03-exec', 1000, event_type => 'step_error', milestones_only => true) ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, event_type => 'step_error', milestones_only => true)::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and event_type = 'step_error' and is_milestone),
           'event_type + milestones_only: total_count matches');
-select is((get_execution_logs('pgtap-03-exec', 1000, category => 'technical', min_priority => 6) ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, category => 'technical', min_priority => 6)::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and log_category = 'technical' and display_priority >= 6),
           'category + min_priority: total_count matches');
-select is((get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-3', start_time => '2025-01-10T00:10:00Z') ->> 'total_count')::int,
+select is((get_execution_logs('pgtap-03-exec', 1000, node_id => 'node-3', start_time => '2025-01-10T00:10:00Z')::jsonb ->> 'total_count')::int,
           (select count(*)::int from workflow_execution_logs where execution_id = 'pgtap-03-exec' and node_id = 'node-3' and created_at >= '2025-01-10T00:10:00Z'),
           'node_id + start_time: total_count matches');
 select results_eq(
-  $$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 2, 1, level => 'info', category => 'technical')) $$,
+  $$ select pg_temp.ids(get_execution_logs('pgtap-03-exec', 2, 1, level => 'info', category => 'technical')::jsonb) $$,
   $$ select id from workflow_execution_logs where execution_id = 'pgtap-03-exec' and level = 'INFO' and log_category = 'technical'
      order by seq limit 2 offset 1 $$,
   'filters combine with limit/offset');
@@ -283,7 +283,7 @@ select results_eq(
 -- ---------------------------------------------------------------------------------------------
 -- Nonexistent execution (as the owner): P0002
 -- ---------------------------------------------------------------------------------------------
-select throws_ok($$ select get_execution_logs('pgtap-03-nope') $$, 'P0002', 'execution pgtap-03-nope not found',
+select throws_ok($$ select get_execution_logs('pgtap-03-nope')::jsonb $$, 'P0002', 'execution pgtap-03-nope not found',
                  'owner: an unknown execution raises P0002');
 
 -- =============================================================================================
@@ -291,9 +291,9 @@ select throws_ok($$ select get_execution_logs('pgtap-03-nope') $$, 'P0002', 'exe
 -- =============================================================================================
 select set_config('request.jwt.claims',
   '{"sub":"00000003-0000-4000-8000-000000000002","role":"authenticated"}', true);
-select throws_ok($$ select get_execution_logs('pgtap-03-exec') $$, 'P0002', 'execution pgtap-03-exec not found',
+select throws_ok($$ select get_execution_logs('pgtap-03-exec')::jsonb $$, 'P0002', 'execution pgtap-03-exec not found',
                  'other user: the owner''s execution raises P0002, exactly like a nonexistent one');
-select throws_ok($$ select get_execution_logs('pgtap-03-exec', after => 0, level => 'info') $$, 'P0002', 'execution pgtap-03-exec not found',
+select throws_ok($$ select get_execution_logs('pgtap-03-exec', after => 0, level => 'info')::jsonb $$, 'P0002', 'execution pgtap-03-exec not found',
                  'other user: P0002 with a cursor and a filter too');
 
 -- =============================================================================================
@@ -302,7 +302,7 @@ select throws_ok($$ select get_execution_logs('pgtap-03-exec', after => 0, level
 reset role;
 set local role anon;
 select set_config('request.jwt.claims', '{"role":"anon"}', true);
-select throws_ok($$ select get_execution_logs('pgtap-03-exec') $$, '42501', null, 'anon: permission denied');
+select throws_ok($$ select get_execution_logs('pgtap-03-exec')::jsonb $$, '42501', null, 'anon: permission denied');
 
 -- =============================================================================================
 -- service_role: reads any execution
@@ -310,7 +310,7 @@ select throws_ok($$ select get_execution_logs('pgtap-03-exec') $$, '42501', null
 reset role;
 set local role service_role;
 select set_config('request.jwt.claims', '{"role":"service_role"}', true);
-select is((get_execution_logs('pgtap-03-exec', 1000) ->> 'total_count')::int, 31, 'service_role: reads the execution');
+select is((get_execution_logs('pgtap-03-exec', 1000)::jsonb ->> 'total_count')::int, 31, 'service_role: reads the execution');
 reset role;
 
 select * from finish();

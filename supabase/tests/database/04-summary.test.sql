@@ -160,7 +160,7 @@ select is(pg_temp.nodes(get_execution_logs_summary('pgtap-04-exec')), pg_temp.ex
           'after UPDATE: nodes match the logs');
 select is(get_execution_logs_summary('pgtap-04-exec') -> 'nodes' -> 'b' ->> 'status', 'completed',
           'after UPDATE: node b follows its rewritten last step event');
-select is((get_execution_logs('pgtap-04-exec', level => 'error') ->> 'total_count')::int, 2,
+select is((get_execution_logs('pgtap-04-exec', level => 'error')::jsonb ->> 'total_count')::int, 2,
           'after UPDATE: get_execution_logs total_count follows too');
 
 -- Delete node a entirely, and the last log (the timeline shrinks).

@@ -82,8 +82,9 @@ select throws_ok($$ select workflow_logs_private.execution_recent_logs('pgtap-09
 select throws_ok($$ select workflow_logs_private.assert_may_read('pgtap-09-exec') $$,
                  'P0002', 'execution pgtap-09-exec not found', 'other user: assert_may_read refuses');
 select set_config('request.jwt.claims', '{"sub":"00000009-0000-4000-8000-000000000001","role":"authenticated"}', true);
-select is((workflow_logs_private.execution_logs_page('pgtap-09-exec', 100, 0, null, null, null, null, null, false, null, null, null)
-           ->> 'total_count')::int, 2, 'owner: the page reader called directly works');
+select is((select p.total_count::int
+           from workflow_logs_private.execution_logs_page('pgtap-09-exec', 100, 0, null, null, null, null, null, false, null, null, null) p),
+          2, 'owner: the page reader called directly works');
 select set_config('request.jwt.claims', '{"role":"authenticated"}', true);
 select throws_ok($$ select workflow_logs_private.execution_recent_logs('pgtap-09-exec', 10) $$,
                  'P0002', null, 'authenticated without sub: the readers refuse');

@@ -43,10 +43,10 @@ select is(get_execution_state('pgtap-10-exec') - array['execution_id', 'start_ti
 select is(get_execution_state('pgtap-10-empty') -> 'last_seq', 'null'::jsonb, 'state without logs: last_seq null');
 select is(get_execution_state('pgtap-10-empty') -> 'total_logs', '0'::jsonb, 'state without logs: total_logs 0');
 
-select results_eq($$ select pg_temp.ids(get_execution_log_events('pgtap-10-exec', 0, 2)) $$,
+select results_eq($$ select pg_temp.ids(get_execution_log_events('pgtap-10-exec', 0, 2)::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-10-exec' order by seq limit 2 $$,
                   'log events after 0, limit 2: the first two logs');
-select is(get_execution_log_events('pgtap-10-exec', 0, 2) - array['logs', 'end_time', 'error_message'],
+select is(get_execution_log_events('pgtap-10-exec', 0, 2)::jsonb - array['logs', 'end_time', 'error_message'],
           (select jsonb_build_object('execution_id', 'pgtap-10-exec', 'status', 'RUNNING', 'finished', false,
                                      'total_count', 5, 'has_more', true,
                                      'next_cursor', (array_agg(seq order by seq))[2])
@@ -54,17 +54,17 @@ select is(get_execution_log_events('pgtap-10-exec', 0, 2) - array['logs', 'end_t
           'log events: status, finished, total_count, has_more true, next_cursor = the second seq');
 select results_eq(
   $$ select pg_temp.ids(get_execution_log_events('pgtap-10-exec',
-       (get_execution_log_events('pgtap-10-exec', 0, 2) ->> 'next_cursor')::bigint, 10)) $$,
+       (get_execution_log_events('pgtap-10-exec', 0, 2) ->> 'next_cursor')::bigint, 10)::jsonb) $$,
   $$ select id from workflow_execution_logs where execution_id = 'pgtap-10-exec' order by seq offset 2 $$,
   'log events after next_cursor: the remaining logs');
-select is(get_execution_log_events('pgtap-10-exec', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-10-exec'))
+select is(get_execution_log_events('pgtap-10-exec', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-10-exec'))::jsonb
             - array['execution_id', 'status', 'finished', 'end_time', 'error_message', 'total_count'],
           jsonb_build_object('logs', '[]'::jsonb, 'has_more', false,
                              'next_cursor', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-10-exec')),
           'log events after the last seq: no logs, has_more false, next_cursor unchanged');
-select throws_ok($$ select get_execution_log_events('pgtap-10-exec', 0, 0) $$, '22023', null, 'log events: limit 0 raises 22023');
-select throws_ok($$ select get_execution_log_events('pgtap-10-exec', -1) $$, '22023', null, 'log events: after -1 raises 22023');
-select throws_ok($$ select get_execution_log_events('pgtap-10-exec', null) $$, '22023', null, 'log events: after null raises 22023');
+select throws_ok($$ select get_execution_log_events('pgtap-10-exec', 0, 0)::jsonb $$, '22023', null, 'log events: limit 0 raises 22023');
+select throws_ok($$ select get_execution_log_events('pgtap-10-exec', -1)::jsonb $$, '22023', null, 'log events: after -1 raises 22023');
+select throws_ok($$ select get_execution_log_events('pgtap-10-exec', null)::jsonb $$, '22023', null, 'log events: after null raises 22023');
 select throws_ok($$ select get_execution_state('pgtap-10-nope') $$, 'P0002', 'execution pgtap-10-nope not found',
                  'state: an unknown execution raises P0002');
 
@@ -81,7 +81,7 @@ set local role authenticated;
 select set_config('request.jwt.claims',
   '{"sub":"00000010-0000-4000-8000-000000000001","role":"authenticated"}', true);
 select is(get_execution_state('pgtap-10-exec') -> 'finished', 'true'::jsonb, 'state: finished true once the status is final');
-select is(get_execution_log_events('pgtap-10-exec', 0) - array['logs', 'total_count', 'next_cursor', 'has_more'],
+select is(get_execution_log_events('pgtap-10-exec', 0)::jsonb - array['logs', 'total_count', 'next_cursor', 'has_more'],
           jsonb_build_object('execution_id', 'pgtap-10-exec', 'status', 'ERROR', 'finished', true,
                              'end_time', '2025-06-01T00:01:00Z'::timestamptz, 'error_message', 'boom'),
           'log events carry the final status, end_time and error_message');
@@ -93,13 +93,13 @@ select set_config('request.jwt.claims',
   '{"sub":"00000010-0000-4000-8000-000000000002","role":"authenticated"}', true);
 select throws_ok($$ select get_execution_state('pgtap-10-exec') $$, 'P0002', 'execution pgtap-10-exec not found',
                  'other user: state raises P0002');
-select throws_ok($$ select get_execution_log_events('pgtap-10-exec') $$, 'P0002', 'execution pgtap-10-exec not found',
+select throws_ok($$ select get_execution_log_events('pgtap-10-exec')::jsonb $$, 'P0002', 'execution pgtap-10-exec not found',
                  'other user: log events raise P0002');
 reset role;
 set local role anon;
 select set_config('request.jwt.claims', '{"role":"anon"}', true);
 select throws_ok($$ select get_execution_state('pgtap-10-exec') $$, '42501', null, 'anon: state is denied');
-select throws_ok($$ select get_execution_log_events('pgtap-10-exec') $$, '42501', null, 'anon: log events are denied');
+select throws_ok($$ select get_execution_log_events('pgtap-10-exec')::jsonb $$, '42501', null, 'anon: log events are denied');
 reset role;
 
 select * from finish();
