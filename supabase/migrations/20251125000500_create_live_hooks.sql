@@ -50,31 +50,38 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  sent bigint;
 begin
-  perform realtime.send(
-    jsonb_build_object(
-      'execution_id', g.execution_id,
-      'first_seq', g.first_seq,
-      'last_seq', g.last_seq,
-      'count', g.n,
-      'logs', case
-        when g.n <= 100 and g.bytes <= 65536 then (
-          select jsonb_agg(workflow_logs_private.log_entry(x) order by x.seq)
-          from new_rows x
-          where x.execution_id = g.execution_id
-        )
-      end
-    ),
-    'logs',
-    'execution:' || g.execution_id,
-    true
-  )
-  from (
+  -- Two grouped passes over the statement's rows, whatever the number of executions it touched.
+  with per_execution as (
     select r.execution_id, min(r.seq) as first_seq, max(r.seq) as last_seq, count(*) as n,
            sum(pg_column_size(r.*)) as bytes
     from new_rows r
     group by r.execution_id
-  ) g;
+  ),
+  inline_logs as (
+    select r.execution_id, jsonb_agg(workflow_logs_private.log_entry(r) order by r.seq) as logs
+    from new_rows r
+    join per_execution g on g.execution_id = r.execution_id
+    where g.n <= 100 and g.bytes <= 65536
+    group by r.execution_id
+  )
+  select count(realtime.send(
+           jsonb_build_object(
+             'execution_id', g.execution_id,
+             'first_seq', g.first_seq,
+             'last_seq', g.last_seq,
+             'count', g.n,
+             'logs', i.logs
+           ),
+           'logs',
+           'execution:' || g.execution_id,
+           true
+         ))
+    into strict sent
+  from per_execution g
+  left join inline_logs i on i.execution_id = g.execution_id;
   return null;
 end;
 $$;
