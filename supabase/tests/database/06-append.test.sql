@@ -3,7 +3,7 @@
 -- SQLSTATE.
 begin;
 set local search_path = public, extensions;
-select plan(45);
+select plan(48);
 
 -- =============================================================================================
 -- Fixtures (as postgres)
@@ -206,6 +206,12 @@ select matches(pg_temp.err($$ select append_execution_logs(jsonb_build_array(pg_
                '^22023 logs\[0\]: unknown field ''foo''', 'unknown field: 22023 naming logs[0] and the field');
 select matches(pg_temp.err($$ select append_execution_logs(jsonb_build_array(pg_temp.entry('{"is_milestone": "yes"}'))) $$),
                '^22023 logs\[0\]: is_milestone', 'a non-boolean is_milestone: 22023 naming is_milestone');
+select matches(pg_temp.err($$ select append_execution_logs(jsonb_build_array(pg_temp.entry('{"node_id": 12}'))) $$),
+               '^22023 logs\[0\]: node_id must be a string', 'a number as node_id is not coerced to text: 22023 naming node_id');
+select matches(pg_temp.err($$ select append_execution_logs(jsonb_build_array(pg_temp.entry('{"display_priority": "7"}'))) $$),
+               '^22023 logs\[0\]: display_priority must be an integer', 'a string display_priority is not coerced: 22023');
+select matches(pg_temp.err($$ select append_execution_logs(jsonb_build_array(pg_temp.entry('{"step_number": 2.5}'))) $$),
+               '^22023 logs\[0\]: step_number must be an integer', 'a fractional step_number is not rounded: 22023');
 select matches(coalesce(pg_temp.err($$ select append_execution_logs(jsonb_build_array(
                  pg_temp.entry(jsonb_build_object('message', repeat('x', 10240))))) $$), 'accepted'),
                '^(accepted|22001 logs\[0\]: entry is .*)$',
