@@ -45,6 +45,14 @@ class LogsQuery:
         return json.dumps(self.__dict__, sort_keys=True, default=str)
 
 
+async def _end_transaction(conn: asyncpg.Connection) -> None:
+    """Pool reset: every request's settings are transaction-local (set_config(..., true)), so ending a
+    transaction left open is all a returned connection needs; asyncpg's default RESET ALL / UNLISTEN /
+    advisory-unlock round trip would cost every request a second round trip for nothing."""
+    if conn.is_in_transaction():
+        await conn.execute("rollback")
+
+
 class Database:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -60,6 +68,7 @@ class Database:
                 "standard_conforming_strings": "on",
                 "jit": "off",
             },
+            reset=_end_transaction,
         )
 
     async def close(self) -> None:
@@ -135,6 +144,14 @@ async def log_events(conn: asyncpg.Connection, execution_id: str, after: int, li
     text = await conn.fetchval(
         'select public.get_execution_log_events(execution_id => $1, after => $2, "limit" => $3)::text',
         execution_id, after, limit,
+    )
+    return json.loads(text)
+
+
+async def log_events_batch(conn: asyncpg.Connection, cursors: dict[str, int], limit: int) -> list[dict[str, Any]]:
+    text = await conn.fetchval(
+        'select public.get_execution_log_events_batch($1::jsonb, "limit" => $2)::text',
+        json.dumps(cursors), limit,
     )
     return json.loads(text)
 

@@ -1,11 +1,14 @@
 """Live fan-out: one LISTEN connection per process, one tail per watched execution.
 
-A notification is only a hint. Each watched execution has one `Tail` that, when poked, reads
-`seq > cursor` once (as one of its subscribers, so RLS still decides) and keeps the rendered events in a
-bounded buffer; every stream of that execution sends from the buffer. Database work therefore grows with
-the number of active executions, not with the number of viewers. A stream that falls behind the buffer
+A notification is only a hint. Each watched execution has one `Tail` holding its rendered events in a
+bounded buffer; every stream of that execution sends from the buffer. A notification marks the tail
+dirty; one shared reader takes all dirty tails in a wave and reads `seq > cursor` for all of them in one
+query per caller identity (get_execution_log_events_batch, as one of the subscribers, so RLS still
+decides). Database work therefore grows with the number of active executions, not with the number of
+viewers, and a burst touching many executions costs one round trip. A stream that falls behind the buffer
 catches up from the database by itself. Without a healthy listener (connection lost, or poll-only mode
-behind a transaction pooler) each tail polls with backoff, 250 ms doubling to 16 s while nothing arrives.
+behind a transaction pooler) the tails are polled with backoff, 250 ms doubling to 16 s while nothing
+arrives.
 """
 
 from __future__ import annotations
@@ -43,30 +46,54 @@ class Tail:
         self.final: dict[str, Any] | None = None  # set once the execution is finished and fully read
         self.failure: str | None = None
         self.subscribers: dict[int, Claims] = {}
-        self._poke = asyncio.Event()
         self._wake = asyncio.Event()
-        self.poked_at: float | None = None  # first poke not yet served by a read
-        self.served_poke_at: float | None = None  # the poke that the last published read served
-        self.task: asyncio.Task | None = None
+        self.poked_at: float | None = None  # first notification not yet served by a read
+        self.served_poke_at: float | None = None  # the notification the last published read served
 
-    # -- subscribers ---------------------------------------------------------------------------
+    @property
+    def claims(self) -> Claims | None:
+        """Whom the shared read runs as: the latest subscriber (all of them may read this execution)."""
+        return next(reversed(self.subscribers.values()), None)
+
     @property
     def wake(self) -> asyncio.Event:
         """The event set at the next change; capture it before reading the buffer."""
         return self._wake
 
+    @property
+    def done(self) -> bool:
+        return self.final is not None or self.failure is not None
+
     def events_after(self, cursor: int) -> list[tuple[int, bytes]]:
         i = bisect.bisect_right(self._seqs, cursor)
         return list(zip(self._seqs[i:], self._chunks[i:]))
 
-    def poke(self) -> None:
-        if self.poked_at is None:
-            self.poked_at = time.monotonic()
-        self._poke.set()
-
-    def _publish(self) -> None:
+    def publish(self) -> None:
         woken, self._wake = self._wake, asyncio.Event()
         woken.set()
+
+    def apply(self, page: dict[str, Any]) -> bool:
+        """Take one read's result; True when the execution has more to read right away."""
+        got = False
+        for entry in page["logs"]:
+            seq = entry["seq"]
+            if seq > self.cursor:
+                self._append(seq, events.log_event(self.execution_id, entry, realtime=True))
+                self.cursor = seq
+                got = True
+        if page["finished"] and not page["has_more"]:
+            self.final = page
+        if got or self.final is not None:
+            if self.poked_at is not None:
+                NOTIFY_TO_FETCH.observe(time.monotonic() - self.poked_at)
+            self.served_poke_at = self.poked_at
+            self.poked_at = None
+            self.publish()
+        return bool(page["has_more"])
+
+    def fail(self, reason: str) -> None:
+        self.failure = reason
+        self.publish()
 
     def _append(self, seq: int, chunk: bytes) -> None:
         self._seqs.append(seq)
@@ -77,63 +104,6 @@ class Tail:
             self.covered_from = self._seqs[drop - 1]
             del self._seqs[:drop]
             del self._chunks[:drop]
-
-    # -- the loop ------------------------------------------------------------------------------
-    async def run(self) -> None:
-        settings = self.hub.settings
-        idle_interval = settings.poll_min_seconds
-        try:
-            while self.subscribers and not self.hub.closing:
-                try:
-                    got = await self._read_new()
-                except asyncpg.PostgresError as exc:
-                    if exc.sqlstate in ("P0002", "42501"):
-                        self.failure = "execution is no longer visible to this user"
-                        self._publish()
-                        return
-                    log.warning("tail %s read failed: %s", self.execution_id, exc)
-                    got = False
-                except (OSError, asyncio.TimeoutError, asyncpg.InterfaceError) as exc:
-                    log.warning("tail %s cannot reach the database: %r", self.execution_id, exc)
-                    got = False
-                if self.final is not None:
-                    return
-                if self.hub.listener_healthy:
-                    timeout = settings.poll_max_seconds  # safety net only; NOTIFY wakes us
-                else:
-                    idle_interval = settings.poll_min_seconds if got else min(idle_interval * 2, settings.poll_max_seconds)
-                    timeout = idle_interval
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._poke.wait(), timeout)
-                self._poke.clear()
-        finally:
-            self._publish()
-
-    async def _read_new(self) -> bool:
-        """Read everything after the cursor; True when something new arrived."""
-        poked_at, self.poked_at = self.poked_at, None
-        got = False
-        while True:
-            claims = next(iter(self.subscribers.values()), None)
-            if claims is None:
-                return got
-            async with self.hub.db.as_caller(claims) as conn:
-                page = await data.log_events(conn, self.execution_id, self.cursor, self.hub.settings.stream_batch)
-            for entry in page["logs"]:
-                seq = entry["seq"]
-                if seq > self.cursor:
-                    self._append(seq, events.log_event(self.execution_id, entry, realtime=True))
-                    self.cursor = seq
-                    got = True
-            if page["finished"] and not page["has_more"]:
-                self.final = page
-            if got or self.final is not None:
-                if poked_at is not None:
-                    NOTIFY_TO_FETCH.observe(time.monotonic() - poked_at)
-                self.served_poke_at = poked_at
-                self._publish()
-            if not page["has_more"]:
-                return got
 
 
 class Hub:
@@ -147,9 +117,13 @@ class Hub:
         self._lost = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._next_id = 0
+        self._dirty: set[str] = set()
+        self._work = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        self._spawn(self._fetch_forever(), "shared-reader")
+        self._spawn(self._poll_forever(), "poller")
         if self.settings.listen:
             self._spawn(self._listen_forever(), "listener")
             # Wait briefly for the first LISTEN so early streams get pushed events.
@@ -160,9 +134,9 @@ class Hub:
 
     async def close(self) -> None:
         self.closing = True
+        self._work.set()
         for tail in self.tails.values():
-            tail.poke()
-            tail._publish()
+            tail.publish()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -207,8 +181,8 @@ class Hub:
                 backoff = self.settings.poll_min_seconds
                 log.info("listening on %s", CHANNEL)
                 # Anything committed while we were not listening: every tail re-reads.
-                for tail in self.tails.values():
-                    tail.poke()
+                for tail in list(self.tails.values()):
+                    self.poke(tail)
                 while not self._lost.is_set():
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._lost.wait(), 5.0)
@@ -224,8 +198,8 @@ class Hub:
                     conn.terminate()
             if not self.closing:
                 log.warning("listener connection lost; tails poll until it is back")
-                for tail in self.tails.values():
-                    tail.poke()
+                for tail in list(self.tails.values()):
+                    self.poke(tail)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.poll_max_seconds)
 
@@ -237,31 +211,101 @@ class Hub:
             return
         tail = self.tails.get(execution_id)
         if tail is not None:
-            tail.poke()
+            self.poke(tail)
 
-    # -- subscriptions -------------------------------------------------------------------------
+    # -- subscriptions ---------------------------------------------------------------------------
     def subscribe(self, execution_id: str, claims: Claims, cursor: int) -> tuple[Tail, int]:
         self._next_id += 1
         token = self._next_id
         tail = self.tails.get(execution_id)
-        if tail is None or tail.task is None or tail.task.done():
+        if tail is None or tail.done:
             tail = Tail(self, execution_id, cursor)
             self.tails[execution_id] = tail
-            tail.subscribers[token] = claims
-            tail.task = self._spawn(self._run_tail(tail), f"tail:{execution_id}")
-        else:
-            tail.subscribers[token] = claims
-            tail.poke()
+        tail.subscribers[token] = claims
+        # Read once now: covers anything committed between the stream's backfill and this moment.
+        self.poke(tail)
         return tail, token
 
     def unsubscribe(self, tail: Tail, token: int) -> None:
         tail.subscribers.pop(token, None)
-        if not tail.subscribers:
-            tail.poke()  # let the loop see it has no subscribers and end
+        if not tail.subscribers and self.tails.get(tail.execution_id) is tail:
+            del self.tails[tail.execution_id]
+            self._dirty.discard(tail.execution_id)
 
-    async def _run_tail(self, tail: Tail) -> None:
+    def poke(self, tail: Tail) -> None:
+        if tail.done:
+            return
+        if tail.poked_at is None:
+            tail.poked_at = time.monotonic()
+        self._dirty.add(tail.execution_id)
+        self._work.set()
+
+    # -- the shared reader ---------------------------------------------------------------------
+    async def _fetch_forever(self) -> None:
+        """Read every poked execution, batched: one query per caller identity per wave."""
+        while not self.closing:
+            await self._work.wait()
+            self._work.clear()
+            wave, self._dirty = self._dirty, set()
+            groups: dict[str, tuple[Claims, list[Tail]]] = {}
+            for execution_id in wave:
+                tail = self.tails.get(execution_id)
+                if tail is None or tail.done or tail.claims is None:
+                    continue
+                claims = tail.claims
+                groups.setdefault(claims.json, (claims, []))[1].append(tail)
+            jobs = []
+            for claims, tails in groups.values():
+                for i in range(0, len(tails), 200):
+                    jobs.append(self._read(claims, tails[i : i + 200]))
+            if jobs:
+                await asyncio.gather(*jobs)
+
+    async def _read(self, claims: Claims, tails: list[Tail]) -> None:
         try:
-            await tail.run()
-        finally:
-            if self.tails.get(tail.execution_id) is tail:
-                del self.tails[tail.execution_id]
+            async with self.db.as_caller(claims) as conn:
+                pages = await data.log_events_batch(
+                    conn, {t.execution_id: t.cursor for t in tails}, self.settings.stream_batch
+                )
+        except asyncpg.PostgresError as exc:
+            log.warning("shared read of %d executions failed: %s", len(tails), exc)
+            self._retry_later(tails)
+            return
+        except (OSError, asyncio.TimeoutError, asyncpg.InterfaceError) as exc:
+            log.warning("shared read cannot reach the database: %r", exc)
+            self._retry_later(tails)
+            return
+        by_id = {p["execution_id"]: p for p in pages}
+        for tail in tails:
+            page = by_id.get(tail.execution_id)
+            if page is None:
+                tail.fail("execution is no longer visible to this user")
+            elif tail.apply(page):
+                self.poke(tail)  # more right away
+
+    def _retry_later(self, tails: list[Tail]) -> None:
+        async def later() -> None:
+            await asyncio.sleep(self.settings.poll_min_seconds * 4)
+            for tail in tails:
+                if self.tails.get(tail.execution_id) is tail:
+                    self.poke(tail)
+
+        self._spawn(later(), "retry-read")
+
+    async def _poll_forever(self) -> None:
+        """The safety net: without a healthy listener, poll with backoff (250 ms doubling to 16 s while
+        nothing arrives); with one, re-read every 16 s anyway (a notification is only a hint)."""
+        interval = self.settings.poll_min_seconds
+        while not self.closing:
+            await asyncio.sleep(self.settings.poll_max_seconds if self.listener_healthy else interval)
+            before = sum(t.cursor for t in self.tails.values())
+            for tail in list(self.tails.values()):
+                self.poke(tail)
+            await asyncio.sleep(0)
+            if self.listener_healthy:
+                interval = self.settings.poll_min_seconds
+                continue
+            # Give the wave a moment, then back off if it brought nothing.
+            await asyncio.sleep(min(0.05, interval))
+            after = sum(t.cursor for t in self.tails.values())
+            interval = self.settings.poll_min_seconds if after != before else min(interval * 2, self.settings.poll_max_seconds)

@@ -10,7 +10,7 @@ select plan(48);
 -- =============================================================================================
 select functions_are('public',
   array['get_execution_logs', 'get_execution_logs_summary', 'get_recent_logs', 'append_execution_logs',
-        'get_execution_state', 'get_execution_log_events'],
+        'get_execution_state', 'get_execution_log_events', 'get_execution_log_events_batch'],
   'public holds exactly the API functions');
 
 create temporary table pgtap_09_api (fn regprocedure, reader boolean);

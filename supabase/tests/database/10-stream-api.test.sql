@@ -2,7 +2,7 @@
 -- finished flag, bad input, and who may call them.
 begin;
 set local search_path = public, extensions;
-select plan(18);
+select plan(25);
 
 -- =============================================================================================
 -- Fixtures (as postgres)
@@ -86,6 +86,20 @@ select is(get_execution_log_events('pgtap-10-exec', 0)::jsonb - array['logs', 't
                              'end_time', '2025-06-01T00:01:00Z'::timestamptz, 'error_message', 'boom'),
           'log events carry the final status, end_time and error_message');
 
+-- Batch: one call for many executions, as the owner
+select is(json_array_length(get_execution_log_events_batch('{"pgtap-10-exec": 0, "pgtap-10-empty": 0, "no-such-exec": 0}', 2)),
+          2, 'batch: one object per visible execution; unknown ones are left out');
+select is((select array_agg(e ->> 'execution_id' order by e ->> 'execution_id')
+           from json_array_elements(get_execution_log_events_batch('{"pgtap-10-exec": 0, "pgtap-10-empty": 0}', 2)) e),
+          array['pgtap-10-empty', 'pgtap-10-exec'], 'batch: the executions asked for');
+select is((select (e -> 'logs')::jsonb
+           from json_array_elements(get_execution_log_events_batch('{"pgtap-10-exec": 0}', 2)) e),
+          (get_execution_log_events('pgtap-10-exec', 0, 2)::jsonb -> 'logs'),
+          'batch: the same logs as get_execution_log_events');
+select throws_ok($$ select get_execution_log_events_batch('[1]') $$, '22023', null, 'batch: cursors must be an object');
+select throws_ok($$ select get_execution_log_events_batch('{"pgtap-10-exec": "x"}') $$, '22023', null,
+                 'batch: a cursor must be a number');
+
 -- =============================================================================================
 -- Another user and anon
 -- =============================================================================================
@@ -95,11 +109,14 @@ select throws_ok($$ select get_execution_state('pgtap-10-exec') $$, 'P0002', 'ex
                  'other user: state raises P0002');
 select throws_ok($$ select get_execution_log_events('pgtap-10-exec')::jsonb $$, 'P0002', 'execution pgtap-10-exec not found',
                  'other user: log events raise P0002');
+select is(json_array_length(get_execution_log_events_batch('{"pgtap-10-exec": 0}')), 0,
+          'other user: batch leaves the execution out');
 reset role;
 set local role anon;
 select set_config('request.jwt.claims', '{"role":"anon"}', true);
 select throws_ok($$ select get_execution_state('pgtap-10-exec') $$, '42501', null, 'anon: state is denied');
 select throws_ok($$ select get_execution_log_events('pgtap-10-exec')::jsonb $$, '42501', null, 'anon: log events are denied');
+select throws_ok($$ select get_execution_log_events_batch('{"pgtap-10-exec": 0}') $$, '42501', null, 'anon: batch is denied');
 reset role;
 
 select * from finish();
