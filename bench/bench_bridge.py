@@ -163,6 +163,7 @@ class Writer:
         self.url, self.executions, self.rate, self.per_statement = url, executions, rate, per_statement
         self.written = 0
         self.statements = 0
+        self.committed_at: dict[float, float] = {}  # stamp t -> wall time the append returned
 
     async def run(self, seconds: float) -> None:
         conn = await asyncpg.connect(self.url)
@@ -188,6 +189,7 @@ class Writer:
                 for e in entries:
                     e["data"]["t"] = now
                 await conn.fetchval("select public.append_execution_logs($1::jsonb)::text", json.dumps(entries))
+                self.committed_at[now] = time.time()
                 self.written += len(entries)
                 self.statements += 1
                 await asyncio.sleep(max(0.0, interval - (time.monotonic() - tick)))
@@ -303,8 +305,11 @@ async def live_phase(url: str, port: int, token: str, proc: subprocess.Popen, ar
     await asyncio.sleep(2)  # let the last batch arrive
     result = await stop_client(client)
     check = await check_delivery(url, result)
-    lat = result["latencies_ms"]
+    # commit -> client: from the moment the append returned (its commit) to the client's receipt.
+    lat = [(received - writer.committed_at.get(t, t)) * 1000 for t, received in result["samples"]]
+    stamp = [(received - t) * 1000 for t, received in result["samples"]]
     return {
+        "stamp_to_client_p50_ms": round(percentile(stamp, 50), 2),
         "streams": args.streams, "connected": connected["connected"], "failed": connected["failed"],
         "executions": len(STREAM_EXECUTIONS), "target_rate": args.rate, "achieved_rate": round(achieved),
         "written": writer.written, "events": result["events"],

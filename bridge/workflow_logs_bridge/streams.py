@@ -43,6 +43,16 @@ class StreamLimiter:
         ACTIVE_STREAMS.dec()
 
 
+def _render_page(execution_id: str, page: dict[str, Any], cursor: int, *, realtime: bool) -> tuple[bytes, int]:
+    """The page's logs after `cursor` as one chunk of SSE events, and the new cursor."""
+    parts = []
+    for entry in page["logs"]:
+        if entry["seq"] > cursor:
+            parts.append(events.log_event(execution_id, entry, realtime=realtime))
+            cursor = entry["seq"]
+    return b"".join(parts), cursor
+
+
 async def first_page(hub: Hub, claims: Claims, execution_id: str, cursor: int) -> dict[str, Any]:
     """Read before the response starts, so a missing execution is a 404, not a stream."""
     async with hub.db.as_caller(claims) as conn:
@@ -65,10 +75,9 @@ async def log_stream(
         yield events.retry_field(settings.stream_retry_ms)
         # Backfill, as the caller.
         while True:
-            for entry in page["logs"]:
-                if entry["seq"] > cursor:
-                    yield events.log_event(execution_id, entry, realtime=False)
-                    cursor = entry["seq"]
+            chunk, cursor = _render_page(execution_id, page, cursor, realtime=False)
+            if chunk:
+                yield chunk
             if not page["has_more"]:
                 break
             async with hub.db.as_caller(claims) as conn:
@@ -86,17 +95,16 @@ async def log_stream(
                     # Fell behind the shared buffer: catch up from the database ourselves.
                     async with hub.db.as_caller(claims) as conn:
                         page = await data.log_events(conn, execution_id, cursor, settings.stream_batch)
-                    for entry in page["logs"]:
-                        if entry["seq"] > cursor:
-                            yield events.log_event(execution_id, entry, realtime=True)
-                            cursor = entry["seq"]
+                    chunk, cursor = _render_page(execution_id, page, cursor, realtime=True)
+                    if chunk:
+                        yield chunk
                     continue
                 pending = tail.events_after(cursor)
                 if pending:
+                    # Everything new in one write: one send per stream per wave, not one per log.
                     poked = tail.served_poke_at
-                    for seq, chunk in pending:
-                        yield chunk
-                        cursor = seq
+                    cursor = pending[-1][0]
+                    yield b"".join(chunk for _, chunk in pending)
                     if poked is not None:
                         NOTIFY_TO_SEND.observe(time.monotonic() - poked)
                     continue
@@ -112,8 +120,10 @@ async def log_stream(
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return  # streams end after stream_max_seconds; the client resumes without a gap
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wake.wait(), min(remaining, 5.0))
+                # asyncio.timeout, not wait_for: no extra task per wait (this runs per stream per wave).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(remaining, 5.0)):
+                        await wake.wait()
         finally:
             hub.unsubscribe(tail, token)
     finally:
