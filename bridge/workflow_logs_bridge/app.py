@@ -17,6 +17,7 @@ from .hub import Hub
 from .observability import RequestContextMiddleware
 from .routes import router
 from .settings import Settings, get_settings
+from .sse import on_server_exit
 from .streams import StreamLimiter
 
 log = logging.getLogger("workflow_logs_bridge")
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.start()
         app.state.hub = hub
         app.state.limiter = StreamLimiter(cfg.max_streams_per_user)
+        # SIGTERM: end the streams first, so uvicorn's graceful shutdown is not held by them.
+        unregister = on_server_exit(hub.begin_shutdown)
         # Start-up objects never die; keep full collections from walking them (stalls under many streams).
         gc.collect()
         gc.freeze()
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            unregister()
             await hub.close()
             await db.close()
 

@@ -44,16 +44,25 @@ class Tail:
         self._seqs: list[int] = []
         self._chunks: list[bytes] = []
         self.final: dict[str, Any] | None = None  # set once the execution is finished and fully read
-        self.failure: str | None = None
+        self.revoked: set[str] = set()  # identities (claims JSON) that can no longer see the execution
+        # Per identity, the highest seq that identity's own read has returned: a stream sends only up to
+        # it, so a log read as one viewer never reaches another whose access RLS has since withdrawn.
+        self.verified: dict[str, int] = {}
         self.subscribers: dict[int, Claims] = {}
         self._wake = asyncio.Event()
         self.poked_at: float | None = None  # first notification not yet served by a read
         self.served_poke_at: float | None = None  # the notification the last published read served
 
-    @property
-    def claims(self) -> Claims | None:
-        """Whom the shared read runs as: the latest subscriber (all of them may read this execution)."""
-        return next(reversed(self.subscribers.values()), None)
+    def identities(self) -> list[Claims]:
+        """The distinct callers watching: the shared read runs once per identity, so RLS decides for each."""
+        seen: dict[str, Claims] = {}
+        for claims in self.subscribers.values():
+            if claims.json not in self.revoked:
+                seen.setdefault(claims.json, claims)
+        return list(seen.values())
+
+    def revoked_for(self, claims: Claims) -> bool:
+        return claims.json in self.revoked
 
     @property
     def wake(self) -> asyncio.Event:
@@ -62,19 +71,30 @@ class Tail:
 
     @property
     def done(self) -> bool:
-        return self.final is not None or self.failure is not None
+        return self.final is not None
 
-    def events_after(self, cursor: int) -> list[tuple[int, bytes]]:
+    def events_after(self, cursor: int, claims: Claims) -> list[tuple[int, bytes]]:
+        """Buffered events after `cursor` that `claims`' own reads have confirmed."""
+        upto = self.verified.get(claims.json, cursor)
         i = bisect.bisect_right(self._seqs, cursor)
-        return list(zip(self._seqs[i:], self._chunks[i:]))
+        j = bisect.bisect_right(self._seqs, upto)
+        return list(zip(self._seqs[i:j], self._chunks[i:j]))
+
+    def caught_up(self, cursor: int, claims: Claims) -> bool:
+        return cursor >= self.cursor and self.verified.get(claims.json, -1) >= self.cursor
 
     def publish(self) -> None:
         woken, self._wake = self._wake, asyncio.Event()
         woken.set()
 
-    def apply(self, page: dict[str, Any]) -> bool:
-        """Take one read's result; True when the execution has more to read right away."""
+    def apply(self, page: dict[str, Any], claims: Claims) -> bool:
+        """Take one read's result (made as `claims`); True when there is more to read right away."""
         got = False
+        identity = claims.json
+        confirmed = page["next_cursor"] or 0
+        if confirmed > self.verified.get(identity, -1):
+            self.verified[identity] = confirmed
+            got = True
         for entry in page["logs"]:
             seq = entry["seq"]
             if seq > self.cursor:
@@ -91,8 +111,8 @@ class Tail:
             self.publish()
         return bool(page["has_more"])
 
-    def fail(self, reason: str) -> None:
-        self.failure = reason
+    def revoke(self, claims: Claims) -> None:
+        self.revoked.add(claims.json)
         self.publish()
 
     def _append(self, seq: int, chunk: bytes) -> None:
@@ -119,10 +139,11 @@ class Hub:
         self._next_id = 0
         self._dirty: set[str] = set()
         self._work = asyncio.Event()
+        self._reader: asyncio.Task | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self._spawn(self._fetch_forever(), "shared-reader")
+        self._reader = self._spawn(self._fetch_forever(), "shared-reader")
         self._spawn(self._poll_forever(), "poller")
         if self.settings.listen:
             self._spawn(self._listen_forever(), "listener")
@@ -132,11 +153,19 @@ class Hub:
                     break
                 await asyncio.sleep(0.02)
 
-    async def close(self) -> None:
+    @property
+    def reader_alive(self) -> bool:
+        return self._reader is not None and not self._reader.done()
+
+    def begin_shutdown(self) -> None:
+        """Streams end now (cleanly; clients resume with Last-Event-ID elsewhere)."""
         self.closing = True
         self._work.set()
-        for tail in self.tails.values():
+        for tail in list(self.tails.values()):
             tail.publish()
+
+    async def close(self) -> None:
+        self.begin_shutdown()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -222,6 +251,9 @@ class Hub:
             tail = Tail(self, execution_id, cursor)
             self.tails[execution_id] = tail
         tail.subscribers[token] = claims
+        # The subscriber read everything up to its cursor as itself during its backfill.
+        if cursor > tail.verified.get(claims.json, -1):
+            tail.verified[claims.json] = cursor
         # Read once now: covers anything committed between the stream's backfill and this moment.
         self.poke(tail)
         return tail, token
@@ -250,16 +282,18 @@ class Hub:
             groups: dict[str, tuple[Claims, list[Tail]]] = {}
             for execution_id in wave:
                 tail = self.tails.get(execution_id)
-                if tail is None or tail.done or tail.claims is None:
+                if tail is None or tail.done:
                     continue
-                claims = tail.claims
-                groups.setdefault(claims.json, (claims, []))[1].append(tail)
+                for claims in tail.identities():
+                    groups.setdefault(claims.json, (claims, []))[1].append(tail)
             jobs = []
             for claims, tails in groups.values():
                 for i in range(0, len(tails), 200):
                     jobs.append(self._read(claims, tails[i : i + 200]))
             if jobs:
-                await asyncio.gather(*jobs)
+                for outcome in await asyncio.gather(*jobs, return_exceptions=True):
+                    if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                        log.error("shared read failed", exc_info=outcome)
 
     async def _read(self, claims: Claims, tails: list[Tail]) -> None:
         try:
@@ -271,7 +305,7 @@ class Hub:
             log.warning("shared read of %d executions failed: %s", len(tails), exc)
             self._retry_later(tails)
             return
-        except (OSError, asyncio.TimeoutError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # connection lost, pool state errors...: never let the reader die
             log.warning("shared read cannot reach the database: %r", exc)
             self._retry_later(tails)
             return
@@ -279,8 +313,8 @@ class Hub:
         for tail in tails:
             page = by_id.get(tail.execution_id)
             if page is None:
-                tail.fail("execution is no longer visible to this user")
-            elif tail.apply(page):
+                tail.revoke(claims)  # RLS no longer shows it to this caller
+            elif tail.apply(page, claims):
                 self.poke(tail)  # more right away
 
     def _retry_later(self, tails: list[Tail]) -> None:

@@ -8,10 +8,8 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from . import db as data
@@ -25,11 +23,13 @@ from .models import (
     LogsSummaryResponse,
     RecentLogsResponse,
 )
+from .sse import SSEResponse
 from .streams import first_page, log_stream
 
 router = APIRouter()
 
 JSON = "application/json"
+MAX_SEQ = 2**63 - 1
 SSE_DOC = {
     200: {
         "description": "text/event-stream of `data: {event_type: LOG|COMPLETE|ERROR, session_id, is_final, data, "
@@ -71,7 +71,9 @@ async def get_execution_logs(
     level: Annotated[str | None, Query(description="DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)")] = None,
     start_time: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
     end_time: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Cursor: pagination.next_cursor of the previous page")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_SEQ, description="Cursor: pagination.next_cursor of the previous page")
+    ] = None,
     category: Annotated[str | None, Query(description="business or technical")] = None,
     node_id: Annotated[str | None, Query()] = None,
     event_type: Annotated[str | None, Query()] = None,
@@ -107,21 +109,21 @@ def _resume_cursor(last_event_id: str | None, header: str | None) -> int:
         value = int(raw)
     except ValueError:
         raise InvalidRequest(f"last_event_id must be a log seq (a non-negative integer), got {raw[:40]!r}") from None
-    if value < 0:
-        raise InvalidRequest(f"last_event_id must be a non-negative integer, got {value}")
+    if not 0 <= value <= MAX_SEQ:
+        raise InvalidRequest(f"last_event_id must be a log seq between 0 and {MAX_SEQ}, got {raw[:40]!r}")
     return value
 
 
 @router.get(
     "/api/v1/app/executions/{execution_id}/logs/stream",
-    response_class=EventSourceResponse,
+    response_class=SSEResponse,
     responses=SSE_DOC,
     tags=["stream"],
     summary="Live logs of an execution over SSE (gateway path)",
 )
 @router.get(
     "/v2/executions/{execution_id}/logs/stream",
-    response_class=EventSourceResponse,
+    response_class=SSEResponse,
     responses=SSE_DOC,
     tags=["stream"],
     summary="Live logs of an execution over SSE (engine path)",
@@ -135,7 +137,7 @@ async def stream_execution_logs(
     follow: Annotated[bool, Query(description="Keep streaming until the execution finishes")] = True,
     last_event_id: Annotated[str | None, Query(description="Resume after this seq (same as the Last-Event-ID header)")] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
-) -> EventSourceResponse:
+) -> SSEResponse:
     cursor = _resume_cursor(last_event_id, last_event_id_header)
     limiter.acquire(claims.identity)
     released = False
@@ -151,14 +153,10 @@ async def stream_execution_logs(
     except BaseException:
         release()
         raise
-    shutdown = anyio.Event()
-    return EventSourceResponse(
-        log_stream(hub, release, claims, execution_id, cursor, follow, page, shutdown),
-        ping=settings.stream_ping_seconds,
+    return SSEResponse(
+        log_stream(hub, release, claims, execution_id, cursor, follow, page),
+        ping_interval=settings.stream_ping_seconds,
         send_timeout=settings.stream_send_timeout,
-        shutdown_event=shutdown,
-        shutdown_grace_period=6.0,
-        headers={"Cache-Control": "no-store"},
         background=BackgroundTask(release),
     )
 
@@ -270,6 +268,8 @@ async def health(db: Db, hub: HubDep, settings: SettingsDep) -> JSONResponse:
     except Exception:  # any failure to answer is "unavailable", reported, never raised
         database_ok = False
     listener = "disabled" if not settings.listen else ("ok" if hub.listener_healthy else "down")
+    if not hub.reader_alive:
+        listener = "down"  # the shared reader is what delivers live logs; report it as the live path
     if not database_ok:
         status = "unavailable"
     elif listener == "down":

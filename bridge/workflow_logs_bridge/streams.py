@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import anyio
 
 from . import db as data
 from . import events
@@ -67,7 +66,6 @@ async def log_stream(
     cursor: int,
     follow: bool,
     page: dict[str, Any],
-    shutdown: anyio.Event,
 ) -> AsyncIterator[bytes]:
     settings = hub.settings
     deadline = time.monotonic() + settings.stream_max_seconds
@@ -99,7 +97,7 @@ async def log_stream(
                     if chunk:
                         yield chunk
                     continue
-                pending = tail.events_after(cursor)
+                pending = tail.events_after(cursor, claims)
                 if pending:
                     # Everything new in one write: one send per stream per wave, not one per log.
                     poked = tail.served_poke_at
@@ -108,15 +106,15 @@ async def log_stream(
                     if poked is not None:
                         NOTIFY_TO_SEND.observe(time.monotonic() - poked)
                     continue
-                if tail.final is not None and cursor >= tail.cursor:
+                if tail.final is not None and tail.caught_up(cursor, claims):
                     final = tail.final
                     yield events.complete_event(execution_id, final["status"], final["total_count"], "Execution completed")
                     return
-                if tail.failure is not None:
-                    yield events.error_event(execution_id, tail.failure, "access_revoked")
+                if tail.revoked_for(claims):
+                    yield events.error_event(execution_id, "execution is no longer visible to this user", "access_revoked")
                     return
-                if hub.closing or shutdown.is_set():
-                    return  # the client reconnects with Last-Event-ID
+                if hub.closing:
+                    return  # shutting down: the client reconnects with Last-Event-ID
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return  # streams end after stream_max_seconds; the client resumes without a gap

@@ -85,6 +85,10 @@ begin
   if value is null then
     return null;
   end if;
+  -- ISO 8601 only: Postgres would also take words such as 'yesterday', 'now' or 'epoch'.
+  if value !~ '^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)?\s*$' then
+    raise exception using errcode = '22007', message = 'not ISO 8601';
+  end if;
   return value::timestamptz;
 exception
   when others then
