@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,9 @@ class Claims:
     sub: str | None
     raw: dict[str, Any] = field(repr=False)
 
-    @property
+    @functools.cached_property
     def json(self) -> str:
+        """The claims as request.jwt.claims (computed once: the live path asks per stream per wave)."""
         return json.dumps(self.raw, separators=(",", ":"), default=str)
 
     @property

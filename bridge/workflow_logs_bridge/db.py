@@ -41,9 +41,6 @@ class LogsQuery:
     milestones_only: bool = False
     min_priority: int | None = None
 
-    def cache_key(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True, default=str)
-
 
 async def _end_transaction(conn: asyncpg.Connection) -> None:
     """Pool reset: every request's settings are transaction-local (set_config(..., true)), so ending a
@@ -112,11 +109,11 @@ class Database:
 # ------------------------------------------------------------------------------------------------
 # SQL API calls (one function per call; routes never hold SQL)
 # ------------------------------------------------------------------------------------------------
-async def execution_logs(conn: asyncpg.Connection, execution_id: str, q: LogsQuery) -> tuple[str, str]:
-    """(state JSON, LogsResponse JSON) read in one statement, so the ETag and the page agree."""
+async def execution_logs(conn: asyncpg.Connection, execution_id: str, q: LogsQuery) -> tuple[str | None, str]:
+    """(the execution's status, LogsResponse JSON) read in one statement, so the ETag and the page agree."""
     row = await conn.fetchrow(
         """
-        select public.get_execution_state($1)::text as state,
+        select (select we.status from public.workflow_executions we where we.execution_id = $1) as status,
                public.get_execution_logs(
                  execution_id => $1, "limit" => $2, "offset" => $3, level => $4,
                  start_time => $5, end_time => $6, after => $7, category => $8,
@@ -126,7 +123,7 @@ async def execution_logs(conn: asyncpg.Connection, execution_id: str, q: LogsQue
         execution_id, q.limit, q.offset, q.level, q.start_time, q.end_time, q.after,
         q.category, q.node_id, q.event_type, q.milestones_only, q.min_priority,
     )
-    return row["state"], row["page"]
+    return row["status"], row["page"]
 
 
 async def execution_summary(conn: asyncpg.Connection, execution_id: str) -> str:
