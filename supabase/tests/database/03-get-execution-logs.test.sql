@@ -2,7 +2,7 @@
 -- total_count checked against a brute-force count under the same RLS), and who may call it.
 begin;
 set local search_path = public, extensions;
-select plan(66);
+select plan(67);
 
 -- =============================================================================================
 -- Fixtures (as postgres)
@@ -76,20 +76,26 @@ select is(jsonb_array_length(get_execution_logs('pgtap-03-exec')::jsonb -> 'logs
 select ok(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000031')
             ?& array['id', 'timestamp', 'event_type', 'message', 'level', 'data'],
           'a LogEntry has id, timestamp, event_type, message, level, data');
-select ok(not (pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000031')
-                 ?| array['node_id', 'node_name', 'node_type', 'step_number', 'total_steps', 'progress_percentage',
-                          'duration_seconds', 'technical_message', 'stack_trace', 'technical_details', 'performance_metrics']),
-          'optional LogEntry fields are absent when the row does not set them');
+select is((select array_agg(k order by k)
+           from jsonb_each(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000031')) x(k, v)
+           where jsonb_typeof(v) = 'null'),
+          array['duration_seconds', 'node_id', 'node_name', 'node_type', 'progress_percentage', 'stack_trace',
+                'step_number', 'technical_message', 'total_steps'],
+          'optional LogEntry fields are null when the row does not set them');
+select is(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000031')
+            -> 'technical_details', '{}'::jsonb, 'technical_details is an object, empty when unset');
 select is(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000002')
             - array['id', 'seq', 'timestamp'],
           '{"event_type": "workflow_progress", "message": "friendly 2", "technical_message": "technical 2", "level": "info",
             "data": {"i": 2}, "log_category": "technical", "display_priority": 3, "is_milestone": false,
-            "node_id": "node-2", "node_name": "Node 2", "step_number": 2, "total_steps": 3}'::jsonb,
+            "node_id": "node-2", "node_name": "Node 2", "step_number": 2, "total_steps": 3, "node_type": null,
+            "progress_percentage": null, "duration_seconds": null, "stack_trace": null,
+            "technical_details": {}, "performance_metrics": {}}'::jsonb,
           'a full LogEntry: user_friendly_message as message, the technical one kept, node fields present');
 select is(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000001') ->> 'message',
           'technical 1', 'message falls back to message when user_friendly_message is null');
-select ok(not pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000001') ? 'technical_message',
-          'no technical_message when there is no user_friendly_message');
+select is(pg_temp.entry(get_execution_logs('pgtap-03-exec')::jsonb, '00000003-0000-4000-8000-000000000001') -> 'technical_message',
+          'null'::jsonb, 'technical_message is null when there is no user_friendly_message');
 select is_empty(
   $$ select 1 from jsonb_array_elements(get_execution_logs('pgtap-03-exec')::jsonb -> 'logs') e
      where e ->> 'level' <> lower(e ->> 'level') or e ->> 'level' not in ('debug', 'info', 'warning', 'error', 'critical') $$,
