@@ -31,6 +31,7 @@ test-py: install
 ## make bench: benchmarks (print a table, write bench/results/*.json). Not part of make test.
 bench: install
 	$(PY) bench/bench_sql_api.py
+	$(PY) bench/bench_bridge.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache
