@@ -223,6 +223,22 @@ $$;
 -- first ask RLS on workflow_executions whether the caller sees the execution (require_execution);
 -- each reader then re-checks with the same ownership rule as the policies, so calling a reader
 -- directly reveals nothing.
+-- True when the caller's role is one RLS lets see everything (a superuser, or BYPASSRLS such as
+-- service_role): the role set for the request, or the session's own when none is set.
+create or replace function workflow_logs_private.caller_bypasses_rls()
+returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1 from pg_catalog.pg_roles r
+    where r.rolname = coalesce(nullif(current_setting('role'), 'none'), session_user)
+      and (r.rolsuper or r.rolbypassrls)
+  )
+$$;
+
 create or replace function workflow_logs_private.assert_may_read(execution_id text)
 returns void
 language plpgsql
@@ -232,12 +248,8 @@ set search_path = ''
 set plan_cache_mode = auto
 as $$
 begin
-  -- Roles that RLS lets see everything (superusers, BYPASSRLS roles such as service_role) ...
-  if exists (
-    select 1 from pg_catalog.pg_roles r
-    where r.rolname = coalesce(nullif(current_setting('role'), 'none'), session_user)
-      and (r.rolsuper or r.rolbypassrls)
-  ) then
+  -- Roles that RLS lets see everything ...
+  if workflow_logs_private.caller_bypasses_rls() then
     return;
   end if;
   -- ... and otherwise the owner, exactly as the RLS policies decide.
@@ -358,6 +370,50 @@ begin
 end;
 $$;
 
+-- The logs after a cursor, unfiltered: a static query whose plan stays cached (no per-call planning),
+-- plus the execution's total. Security definer reader (see workflow_logs_private.assert_may_read).
+create or replace function workflow_logs_private.execution_events_after(
+  execution_id text,
+  after bigint,
+  lim integer,
+  out logs json,
+  out next_cursor bigint,
+  out has_more boolean,
+  out total_count bigint
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+set jit = off
+as $$
+declare
+  v_last bigint;
+begin
+  perform workflow_logs_private.assert_may_read(execution_events_after.execution_id);
+  select coalesce(json_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
+                    filter (where p.n <= lim), '[]'::json),
+         max((p.r).seq) filter (where p.n <= lim),
+         count(*) > lim
+    into logs, v_last, has_more
+  from (
+    select x.r, row_number() over (order by (x.r).seq) as n
+    from (
+      select l as r
+      from public.workflow_execution_logs l
+      where l.execution_id = execution_events_after.execution_id
+        and l.seq > execution_events_after.after
+      order by l.seq
+      limit lim + 1
+    ) x
+  ) p;
+  next_cursor := coalesce(v_last, after);
+  select coalesce(sum(c.log_count), 0) into total_count
+  from public.workflow_execution_log_counts c
+  where c.execution_id = execution_events_after.execution_id;
+end;
+$$;
+
 create or replace function public.get_execution_logs(
   execution_id text,
   "limit" integer default 100,
@@ -409,10 +465,20 @@ begin
   end if;
   perform workflow_logs_private.require_execution(p_execution_id);
 
-  select * into v_page
-  from workflow_logs_private.execution_logs_page(
-    p_execution_id, p_limit, p_offset, p_after, v_level, v_category, v_event_type,
-    p_node_id, v_milestones, p_min_priority, v_start, v_end);
+  if v_level is null and v_category is null and v_event_type is null and p_node_id is null and not v_milestones
+     and p_min_priority is null and v_start is null and v_end is null and p_offset = 0 then
+    -- The common case (a plain page or cursor page) takes the reader whose plan stays cached.
+    select * into v_page
+    from workflow_logs_private.execution_events_after(p_execution_id, coalesce(p_after, 0), p_limit);
+    if p_after is null and v_page.next_cursor = 0 then
+      v_page.next_cursor := null;
+    end if;
+  else
+    select * into v_page
+    from workflow_logs_private.execution_logs_page(
+      p_execution_id, p_limit, p_offset, p_after, v_level, v_category, v_event_type,
+      p_node_id, v_milestones, p_min_priority, v_start, v_end);
+  end if;
   return json_build_object(
     'execution_id', p_execution_id,
     'logs', v_page.logs,

@@ -54,50 +54,6 @@ comment on function public.get_execution_state(text) is
 'State of one execution: {execution_id, workflow_id, status, finished, start_time, end_time, error_message, updated_at, last_seq, total_logs}. '
 'last_seq changes whenever a log is appended, so (status, last_seq) identifies a version of the execution''s logs.';
 
--- The logs after a cursor, unfiltered: a static query whose plan stays cached (no per-call planning),
--- plus the execution's total. Security definer reader (see workflow_logs_private.assert_may_read).
-create or replace function workflow_logs_private.execution_events_after(
-  execution_id text,
-  after bigint,
-  lim integer,
-  out logs json,
-  out next_cursor bigint,
-  out has_more boolean,
-  out total_count bigint
-)
-language plpgsql
-stable
-security definer
-set search_path = ''
-set jit = off
-as $$
-declare
-  v_last bigint;
-begin
-  perform workflow_logs_private.assert_may_read(execution_events_after.execution_id);
-  select coalesce(json_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
-                    filter (where p.n <= lim), '[]'::json),
-         max((p.r).seq) filter (where p.n <= lim),
-         count(*) > lim
-    into logs, v_last, has_more
-  from (
-    select x.r, row_number() over (order by (x.r).seq) as n
-    from (
-      select l as r
-      from public.workflow_execution_logs l
-      where l.execution_id = execution_events_after.execution_id
-        and l.seq > execution_events_after.after
-      order by l.seq
-      limit lim + 1
-    ) x
-  ) p;
-  next_cursor := coalesce(v_last, after);
-  select coalesce(sum(c.log_count), 0) into total_count
-  from public.workflow_execution_log_counts c
-  where c.execution_id = execution_events_after.execution_id;
-end;
-$$;
-
 create or replace function public.get_execution_log_events(
   execution_id text,
   after bigint default 0,
@@ -132,10 +88,47 @@ begin
 end;
 $$;
 
--- The same for many executions in one call: {"<execution_id>": <after>, ...} -> a JSON array with one
--- get_execution_log_events object per execution the caller can see (the others are simply absent).
--- A live reader that watches many executions pays one round trip and one transaction per wave of
--- notifications, not one per execution.
+-- The logs after a cursor for many executions in one statement (one plan, one pass, whatever the
+-- count). Security definer reader: keeps only executions the caller may read, by the same rule as
+-- assert_may_read.
+create or replace function workflow_logs_private.events_after_many(execution_ids text[], afters bigint[], lim integer)
+returns table (execution_id text, logs json, next_cursor bigint, has_more boolean)
+language sql
+stable
+security definer
+set search_path = ''
+set jit = off
+as $$
+  select x.id,
+         coalesce(json_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
+                    filter (where p.n <= lim), '[]'::json),
+         coalesce(max((p.r).seq) filter (where p.n <= lim), x.after),
+         count(p.r) > lim
+  from unnest(execution_ids, afters) as x(id, after)
+  left join lateral (
+    select y.r, row_number() over (order by (y.r).seq) as n
+    from (
+      select l as r
+      from public.workflow_execution_logs l
+      where l.execution_id = x.id and l.seq > x.after
+      order by l.seq
+      limit lim + 1
+    ) y
+  ) p on true
+  where workflow_logs_private.caller_bypasses_rls()
+     or exists (
+       select 1
+       from public.workflow_executions we
+       join public.workflows w on w.id = we.workflow_id
+       where we.execution_id = x.id and w.user_id = (select auth.uid())
+     )
+  group by x.id, x.after
+$$;
+
+-- The same as get_execution_log_events for many executions in one call: {"<execution_id>": <after>, ...}
+-- -> a JSON array with one object per execution the caller can see (the others are simply absent).
+-- A live reader watching many executions pays one round trip and one statement per wave of
+-- notifications, not one per execution. total_count is given once an execution is finished.
 create or replace function public.get_execution_log_events_batch(
   cursors jsonb,
   "limit" integer default 500
@@ -147,9 +140,9 @@ security invoker
 set search_path = ''
 as $$
 declare
-  r record;
-  v_page record;
-  v_out json[] := '{}';
+  v_bad text;
+  v_ids text[];
+  v_afters bigint[];
 begin
   perform workflow_logs_private.check_page($2, 0);
   if cursors is null or jsonb_typeof(cursors) <> 'object' then
@@ -158,32 +151,39 @@ begin
   if (select count(*) from jsonb_object_keys(cursors)) > 1000 then
     raise exception using errcode = '22023', message = 'cursors holds more than 1000 executions';
   end if;
-  for r in
-    select we.execution_id, we.status, we.end_time, we.error_message, c.value as after
-    from jsonb_each(cursors) c
-    join public.workflow_executions we on we.execution_id = c.key
-    order by we.execution_id
-  loop
-    if jsonb_typeof(r.after) <> 'number' or (r.after)::numeric < 0 then
-      raise exception using
-        errcode = '22023',
-        message = format('cursors.%s must be a non-negative seq (got %s)', r.execution_id, r.after);
-    end if;
-    select * into v_page
-    from workflow_logs_private.execution_events_after(r.execution_id, (r.after)::bigint, $2);
-    v_out := v_out || json_build_object(
-      'execution_id', r.execution_id,
-      'status', r.status,
-      'finished', workflow_logs_private.is_finished(r.status),
-      'end_time', r.end_time,
-      'error_message', r.error_message,
-      'logs', v_page.logs,
-      'total_count', v_page.total_count,
-      'next_cursor', v_page.next_cursor,
-      'has_more', v_page.has_more
-    );
-  end loop;
-  return array_to_json(v_out);
+  select format('cursors.%s must be a non-negative seq (got %s)', c.key, c.value) into v_bad
+  from jsonb_each(cursors) c
+  where jsonb_typeof(c.value) <> 'number' or (c.value)::numeric < 0 or (c.value)::numeric <> trunc((c.value)::numeric)
+  limit 1;
+  if v_bad is not null then
+    raise exception using errcode = '22023', message = v_bad;
+  end if;
+  -- RLS on workflow_executions decides which of them exist for the caller.
+  select array_agg(we.execution_id), array_agg((c.value)::bigint)
+    into v_ids, v_afters
+  from jsonb_each(cursors) c
+  join public.workflow_executions we on we.execution_id = c.key;
+  if v_ids is null then
+    return '[]'::json;
+  end if;
+  return (
+    select coalesce(json_agg(json_build_object(
+             'execution_id', we.execution_id,
+             'status', we.status,
+             'finished', workflow_logs_private.is_finished(we.status),
+             'end_time', we.end_time,
+             'error_message', we.error_message,
+             'logs', e.logs,
+             'total_count', case when workflow_logs_private.is_finished(we.status) then (
+                              select coalesce(sum(c.log_count), 0)
+                              from public.workflow_execution_log_counts c
+                              where c.execution_id = we.execution_id) end,
+             'next_cursor', e.next_cursor,
+             'has_more', e.has_more
+           ) order by we.execution_id), '[]'::json)
+    from workflow_logs_private.events_after_many(v_ids, v_afters, $2) e
+    join public.workflow_executions we on we.execution_id = e.execution_id
+  );
 end;
 $$;
 
@@ -201,8 +201,8 @@ grant execute on function workflow_logs_private.is_finished(text) to authenticat
 revoke all on function public.get_execution_state(text) from public, anon, authenticated, service_role;
 revoke all on function public.get_execution_log_events(text, bigint, integer) from public, anon, authenticated, service_role;
 revoke all on function public.get_execution_log_events_batch(jsonb, integer) from public, anon, authenticated, service_role;
-revoke all on function workflow_logs_private.execution_events_after(text, bigint, integer) from public, anon, authenticated, service_role;
+revoke all on function workflow_logs_private.events_after_many(text[], bigint[], integer) from public, anon, authenticated, service_role;
 grant execute on function public.get_execution_state(text) to authenticated, service_role;
 grant execute on function public.get_execution_log_events(text, bigint, integer) to authenticated, service_role;
 grant execute on function public.get_execution_log_events_batch(jsonb, integer) to authenticated, service_role;
-grant execute on function workflow_logs_private.execution_events_after(text, bigint, integer) to authenticated, service_role;
+grant execute on function workflow_logs_private.events_after_many(text[], bigint[], integer) to authenticated, service_role;

@@ -3,7 +3,7 @@
 -- reach, and the table privileges each role holds.
 begin;
 set local search_path = public, extensions;
-select plan(48);
+select plan(50);
 
 -- =============================================================================================
 -- The public SQL API
@@ -85,6 +85,11 @@ select set_config('request.jwt.claims', '{"sub":"00000009-0000-4000-8000-0000000
 select is((select p.total_count::int
            from workflow_logs_private.execution_logs_page('pgtap-09-exec', 100, 0, null, null, null, null, null, false, null, null, null) p),
           2, 'owner: the page reader called directly works');
+select is((select count(*)::int from workflow_logs_private.events_after_many(array['pgtap-09-exec'], array[0::bigint], 10)),
+          1, 'owner: the batch reader called directly returns the execution');
+select set_config('request.jwt.claims', '{"sub":"00000009-0000-4000-8000-000000000002","role":"authenticated"}', true);
+select is_empty($$ select * from workflow_logs_private.events_after_many(array['pgtap-09-exec'], array[0::bigint], 10) $$,
+                'other user: the batch reader called directly returns nothing');
 select set_config('request.jwt.claims', '{"role":"authenticated"}', true);
 select throws_ok($$ select workflow_logs_private.execution_recent_logs('pgtap-09-exec', 10) $$,
                  'P0002', null, 'authenticated without sub: the readers refuse');
@@ -121,10 +126,12 @@ select is_empty(
 select is_empty(
   $$ select p.oid::regprocedure from pg_proc p
      where p.pronamespace = 'workflow_logs_private'::regnamespace and p.prosecdef and p.prorettype <> 'trigger'::regtype
-       and p.oid <> 'workflow_logs_private.assert_may_read(text)'::regprocedure
+       and p.oid not in ('workflow_logs_private.assert_may_read(text)'::regprocedure,
+                         'workflow_logs_private.caller_bypasses_rls()'::regprocedure)
        and has_function_privilege('authenticated', p.oid, 'execute')
-       and p.prosrc !~ 'perform workflow_logs_private\.assert_may_read\(' $$,
-  'every security definer reader that authenticated may call starts with assert_may_read');
+       and p.prosrc !~ 'perform workflow_logs_private\.assert_may_read\('
+       and p.prosrc !~ 'where workflow_logs_private\.caller_bypasses_rls\(\)\s+or exists' $$,
+  'every security definer reader that authenticated may call checks ownership (assert_may_read, or the same rule set-based)');
 select is_empty(
   $$ select p.oid::regprocedure from pg_proc p, aclexplode(p.proacl) x
      where p.pronamespace = 'workflow_logs_private'::regnamespace and x.grantee = 0 $$,
