@@ -301,6 +301,8 @@ class Hub:
                 pages = await data.log_events_batch(
                     conn, {t.execution_id: t.cursor for t in tails}, self.settings.stream_batch
                 )
+                # Hand the logs to the streams before the read-only transaction's COMMIT round trip.
+                self._deliver(claims, tails, pages)
         except asyncpg.PostgresError as exc:
             log.warning("shared read of %d executions failed: %s", len(tails), exc)
             self._retry_later(tails)
@@ -308,7 +310,8 @@ class Hub:
         except Exception as exc:  # connection lost, pool state errors...: never let the reader die
             log.warning("shared read cannot reach the database: %r", exc)
             self._retry_later(tails)
-            return
+
+    def _deliver(self, claims: Claims, tails: list[Tail], pages: list[dict[str, Any]]) -> None:
         by_id = {p["execution_id"]: p for p in pages}
         for tail in tails:
             page = by_id.get(tail.execution_id)
