@@ -928,58 +928,41 @@ begin
       message = format('logs holds %s entries; one call accepts at most 5000', v_count);
   end if;
 
-  -- Shape checks, set-based, before anything is written: an entry that is not an object or names a
-  -- field we do not know (jsonb_to_recordset would silently drop it) ...
-  select e.ord - 1, workflow_logs_private.log_entry_problem(e.v)
-    into v_index, v_problem
-  from jsonb_array_elements(logs) with ordinality e(v, ord)
-  where jsonb_typeof(e.v) <> 'object' or (e.v - c_fields) <> '{}'::jsonb
-  order by e.ord
-  limit 1;
-  if v_problem is not null then
-    raise exception using errcode = '22023', message = format('logs[%s]: %s', v_index, v_problem);
-  end if;
-
-  -- ... or gives a field a JSON type the insert would coerce ("yes" -> true, 7.5 -> 8, 12 -> '12');
-  -- the same pass collects the executions written to. Values (enums, ranges, size) are checked by the
-  -- insert and the table's constraints, and only diagnosed when the insert fails.
-  select min(r.ord) filter (where
-           jsonb_typeof(r.execution_id) is distinct from 'string'
-           or jsonb_typeof(r.message) is distinct from 'string'
-           or jsonb_typeof(r.event_type) is distinct from 'string'
-           or jsonb_typeof(r.level) not in ('string', 'null')
-           or jsonb_typeof(r.log_category) not in ('string', 'null')
-           or jsonb_typeof(r.id) not in ('string', 'null')
-           or jsonb_typeof(r.created_at) not in ('string', 'null')
-           or jsonb_typeof(r.node_id) not in ('string', 'null')
-           or jsonb_typeof(r.node_name) not in ('string', 'null')
-           or jsonb_typeof(r.node_type) not in ('string', 'null')
-           or jsonb_typeof(r.user_friendly_message) not in ('string', 'null')
-           or jsonb_typeof(r.stack_trace) not in ('string', 'null')
-           or jsonb_typeof(r.is_milestone) not in ('boolean', 'null')
-           or jsonb_typeof(r.progress_percentage) not in ('number', 'null')
-           or jsonb_typeof(r.step_number) not in ('number', 'null')
-           or jsonb_typeof(r.total_steps) not in ('number', 'null')
-           or jsonb_typeof(r.duration_seconds) not in ('number', 'null')
-           or jsonb_typeof(r.display_priority) not in ('number', 'null')
-           or (r.step_number)::text like '%.%' or (r.total_steps)::text like '%.%'
-           or (r.duration_seconds)::text like '%.%' or (r.display_priority)::text like '%.%'
-           or jsonb_typeof(r.data) not in ('object', 'null')
-           or jsonb_typeof(r.technical_details) not in ('object', 'null')
-           or jsonb_typeof(r.performance_metrics) not in ('object', 'null')),
-         array_agg(distinct r.execution_id #>> '{}' order by r.execution_id #>> '{}')
+  -- Shape checks in one set-based pass, before anything is written: an entry that is not an object,
+  -- names a field we do not know (jsonb_to_recordset would silently drop it), or gives a field a JSON
+  -- type the insert would coerce ("yes" -> true, 7.5 -> 8, 12 -> '12'); the same pass collects the
+  -- executions written to. (Direct `->` lookups: extracting every field through a jsonb record was 4x
+  -- slower.) Values (enums, ranges, size) are checked by the insert and the table's constraints, and
+  -- only diagnosed when the insert fails.
+  select min(e.ord) filter (where
+           jsonb_typeof(e.v) <> 'object'
+           or (e.v - c_fields) <> '{}'::jsonb
+           or jsonb_typeof(e.v -> 'execution_id') is distinct from 'string'
+           or jsonb_typeof(e.v -> 'message') is distinct from 'string'
+           or jsonb_typeof(e.v -> 'event_type') is distinct from 'string'
+           or jsonb_typeof(e.v -> 'level') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'log_category') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'id') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'created_at') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'node_id') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'node_name') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'node_type') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'user_friendly_message') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'stack_trace') not in ('string', 'null')
+           or jsonb_typeof(e.v -> 'is_milestone') not in ('boolean', 'null')
+           or jsonb_typeof(e.v -> 'progress_percentage') not in ('number', 'null')
+           or jsonb_typeof(e.v -> 'step_number') not in ('number', 'null')
+           or jsonb_typeof(e.v -> 'total_steps') not in ('number', 'null')
+           or jsonb_typeof(e.v -> 'duration_seconds') not in ('number', 'null')
+           or jsonb_typeof(e.v -> 'display_priority') not in ('number', 'null')
+           or (e.v ->> 'step_number') like '%.%' or (e.v ->> 'total_steps') like '%.%'
+           or (e.v ->> 'duration_seconds') like '%.%' or (e.v ->> 'display_priority') like '%.%'
+           or jsonb_typeof(e.v -> 'data') not in ('object', 'null')
+           or jsonb_typeof(e.v -> 'technical_details') not in ('object', 'null')
+           or jsonb_typeof(e.v -> 'performance_metrics') not in ('object', 'null')),
+         array_agg(distinct e.v ->> 'execution_id' order by e.v ->> 'execution_id')
     into v_index, v_ids
-  from rows from (
-    jsonb_to_recordset(logs) as (
-      id jsonb, execution_id jsonb, log_category jsonb, event_type jsonb, level jsonb, message jsonb,
-      data jsonb, node_id jsonb, node_name jsonb, node_type jsonb, step_number jsonb, total_steps jsonb,
-      progress_percentage jsonb, duration_seconds jsonb, user_friendly_message jsonb,
-      display_priority jsonb, is_milestone jsonb, technical_details jsonb, stack_trace jsonb,
-      performance_metrics jsonb, created_at jsonb)
-  ) with ordinality r(id, execution_id, log_category, event_type, level, message, data, node_id, node_name,
-                      node_type, step_number, total_steps, progress_percentage, duration_seconds,
-                      user_friendly_message, display_priority, is_milestone, technical_details, stack_trace,
-                      performance_metrics, created_at, ord);
+  from jsonb_array_elements(logs) with ordinality e(v, ord);
   if v_index is not null then
     raise exception using
       errcode = '22023',
