@@ -853,13 +853,16 @@ begin
 end;
 $$;
 
--- The set-based insert of a batch; returns the seq of each row that was new.
+-- The set-based insert of a batch; returns the seq of each row that was new. plpgsql so the insert's
+-- plan stays cached per session (a `language sql` function is planned again on every call).
 create or replace function workflow_logs_private.insert_log_entries(logs jsonb)
 returns setof bigint
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
+begin
+  return query
   insert into public.workflow_execution_logs as l (
     id, execution_id, log_category, event_type, level, message, data, node_id, node_name, node_type,
     step_number, total_steps, progress_percentage, duration_seconds, user_friendly_message,
@@ -887,7 +890,8 @@ as $$
     display_priority integer, is_milestone boolean, technical_details jsonb, stack_trace text,
     performance_metrics jsonb, created_at timestamptz)
   on conflict (id) do nothing
-  returning l.seq
+  returning l.seq;
+end;
 $$;
 
 create or replace function public.append_execution_logs(logs jsonb)

@@ -54,9 +54,9 @@ declare
   sent bigint;
 begin
   -- Two grouped passes over the statement's rows, whatever the number of executions it touched.
+  -- (The size is only measured for the small groups that may be sent inline.)
   with per_execution as (
-    select r.execution_id, min(r.seq) as first_seq, max(r.seq) as last_seq, count(*) as n,
-           sum(pg_column_size(r.*)) as bytes
+    select r.execution_id, min(r.seq) as first_seq, max(r.seq) as last_seq, count(*) as n
     from new_rows r
     group by r.execution_id
   ),
@@ -64,8 +64,9 @@ begin
     select r.execution_id, jsonb_agg(workflow_logs_private.log_entry(r) order by r.seq) as logs
     from new_rows r
     join per_execution g on g.execution_id = r.execution_id
-    where g.n <= 100 and g.bytes <= 65536
+    where g.n <= 100
     group by r.execution_id
+    having sum(pg_column_size(r.*)) <= 65536
   )
   select count(realtime.send(
            jsonb_build_object(
