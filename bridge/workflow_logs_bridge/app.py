@@ -14,7 +14,7 @@ from . import errors
 from .auth import TokenVerifier
 from .db import Database
 from .hub import Hub
-from .observability import RequestContextMiddleware
+from .observability import RequestContextMiddleware, configure_logging
 from .routes import router
 from .settings import Settings, get_settings
 from .sse import on_server_exit
@@ -70,5 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def app_factory() -> FastAPI:
-    """For `uvicorn --factory workflow_logs_bridge.app:app_factory`."""
+    """For `uvicorn --factory workflow_logs_bridge.app:app_factory --no-access-log` (JSON logs; run
+    uvicorn without its access log, which would print ?access_token= query strings)."""
+    configure_logging()
     return create_app()

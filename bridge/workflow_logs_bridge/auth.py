@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import jwt
 
-from .errors import AuthError
+from .errors import AuthError, Unavailable
 from .settings import Settings
 
 _ASYMMETRIC = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"}
@@ -63,6 +63,8 @@ class TokenVerifier:
                 raise AuthError(f"{alg} tokens are not accepted by this server (no JWKS configured)")
             try:
                 signing_key = await anyio.to_thread.run_sync(self._jwks.get_signing_key_from_jwt, token)
+            except jwt.PyJWKClientConnectionError as exc:
+                raise Unavailable(f"cannot fetch the signing keys (JWKS): {exc}", headers={"Retry-After": "5"}) from None
             except jwt.PyJWKClientError as exc:
                 raise AuthError(f"no signing key for this token: {exc}") from None
             key = signing_key.key

@@ -71,7 +71,12 @@ class Tail:
 
     @property
     def done(self) -> bool:
-        return self.final is not None
+        """Finished and read up to the end by every identity still watching (nothing left to read)."""
+        return self.final is not None and not self.lagging()
+
+    def lagging(self) -> list[Claims]:
+        """Identities whose own reads have not yet reached the tail's cursor."""
+        return [c for c in self.identities() if self.verified.get(c.json, -1) < self.cursor]
 
     def events_after(self, cursor: int, claims: Claims) -> list[tuple[int, bytes]]:
         """Buffered events after `cursor` that `claims`' own reads have confirmed."""
@@ -247,10 +252,12 @@ class Hub:
         self._next_id += 1
         token = self._next_id
         tail = self.tails.get(execution_id)
-        if tail is None or tail.done:
+        if tail is None:
             tail = Tail(self, execution_id, cursor)
             self.tails[execution_id] = tail
         tail.subscribers[token] = claims
+        # This caller's own backfill just succeeded: whatever an earlier stream of it lost is back.
+        tail.revoked.discard(claims.json)
         # The subscriber read everything up to its cursor as itself during its backfill.
         if cursor > tail.verified.get(claims.json, -1):
             tail.verified[claims.json] = cursor
@@ -284,7 +291,8 @@ class Hub:
                 tail = self.tails.get(execution_id)
                 if tail is None or tail.done:
                     continue
-                for claims in tail.identities():
+                # Once the execution is finished only the identities still behind need a read.
+                for claims in tail.lagging() if tail.final is not None else tail.identities():
                     groups.setdefault(claims.json, (claims, []))[1].append(tail)
             jobs = []
             for claims, tails in groups.values():

@@ -6,8 +6,8 @@ thousand viewers spends its CPU on. This response keeps the send path to the bar
   second (instead of arming a timer around every send);
 * a comment ping every `ping_interval` seconds keeps proxies from closing idle streams;
 * a client that disconnects ends the stream at once (the generator's `finally` runs);
-* SIGTERM to the server (uvicorn's handle_exit) calls the registered shutdown callbacks first, so
-  streams end cleanly and clients resume with Last-Event-ID elsewhere.
+* SIGTERM / SIGINT call the registered shutdown callbacks before the server's own handler, so streams
+  end cleanly at once and clients resume with Last-Event-ID elsewhere.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -27,7 +29,6 @@ log = logging.getLogger("workflow_logs_bridge.sse")
 
 _active: "weakref.WeakSet[SSEResponse]" = weakref.WeakSet()
 _watchdog: asyncio.Task | None = None
-_exit_callbacks: list[Callable[[], None]] = []
 
 
 class SSEResponse(Response):
@@ -59,10 +60,10 @@ class SSEResponse(Response):
         _ensure_watchdog(self.send_timeout)
         self._task = asyncio.current_task()
         _active.add(self)
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         lock = asyncio.Lock()
         try:
             try:
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
                 async with asyncio.TaskGroup() as group:
                     pump = group.create_task(self._pump(send, lock))
                     watchers = [group.create_task(self._ping(send, lock)), group.create_task(self._disconnect(receive))]
@@ -70,7 +71,7 @@ class SSEResponse(Response):
                     for task in (pump, *watchers):
                         if task not in done:
                             task.cancel()
-            except* (OSError, ConnectionError):
+            except* ConnectionError:
                 pass  # the client went away mid-write
         except asyncio.CancelledError:
             if not self._aborted:
@@ -133,31 +134,35 @@ async def _watch(send_timeout: float) -> None:
 
 
 def on_server_exit(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call `callback` (in the event loop) when uvicorn is asked to exit; returns an unregister function."""
+    """Call `callback` in the event loop as soon as the process is asked to stop (SIGTERM / SIGINT),
+    before the server's own handler starts its graceful shutdown; returns a function that undoes it.
+
+    The server (uvicorn) installs its handlers before the application starts, so they are wrapped here:
+    ours runs first, then theirs. Outside the main thread (a server run in a thread) nothing is installed.
+    """
     loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {}
 
-    def threadsafe() -> None:
+    def handler(sig: int, frame: Any) -> None:
         loop.call_soon_threadsafe(callback)
+        before = previous.get(sig)
+        if callable(before):
+            before(sig, frame)
+        elif before == signal.SIG_DFL:
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
 
-    _exit_callbacks.append(threadsafe)
-    _patch_uvicorn()
-    return lambda: _exit_callbacks.remove(threadsafe) if threadsafe in _exit_callbacks else None
-
-
-def _patch_uvicorn() -> None:
     try:
-        from uvicorn.server import Server
-    except ImportError:  # pragma: no cover - another ASGI server
-        return
-    original = Server.handle_exit
-    if getattr(original, "_workflow_logs", False):
-        return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, handler)
+    except ValueError:  # not the main thread
+        previous.clear()
 
-    def handle_exit(self, sig, frame):  # type: ignore[no-untyped-def]
-        for callback in list(_exit_callbacks):
-            with contextlib.suppress(Exception):
-                callback()
-        return original(self, sig, frame)
+    def undo() -> None:
+        for sig, before in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                if signal.getsignal(sig) is handler:
+                    signal.signal(sig, before)
 
-    handle_exit._workflow_logs = True  # type: ignore[attr-defined]
-    Server.handle_exit = handle_exit  # type: ignore[method-assign]
+    return undo

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import asyncpg
 
 
 from . import db as data
@@ -18,6 +21,8 @@ from .auth import Claims
 from .errors import TooManyStreams
 from .hub import Hub
 from .metrics import ACTIVE_STREAMS, NOTIFY_TO_SEND
+
+log = logging.getLogger("workflow_logs_bridge.streams")
 
 
 class StreamLimiter:
@@ -69,6 +74,9 @@ async def log_stream(
 ) -> AsyncIterator[bytes]:
     settings = hub.settings
     deadline = time.monotonic() + settings.stream_max_seconds
+    # A resume point past the execution's last log (a bogus or stale Last-Event-ID) means "after the
+    # last log", never a cursor that nothing can reach.
+    cursor = min(cursor, page.get("last_seq") or 0)
     try:
         yield events.retry_field(settings.stream_retry_ms)
         # Backfill, as the caller.
@@ -93,10 +101,14 @@ async def log_stream(
                     # Fell behind the shared buffer: catch up from the database ourselves.
                     async with hub.db.as_caller(claims) as conn:
                         page = await data.log_events(conn, execution_id, cursor, settings.stream_batch)
-                    chunk, cursor = _render_page(execution_id, page, cursor, realtime=True)
+                    chunk, after = _render_page(execution_id, page, cursor, realtime=True)
                     if chunk:
                         yield chunk
-                    continue
+                    if after > cursor or page["has_more"]:
+                        cursor = after
+                        continue
+                    # Nothing left for us below the buffer (deleted logs): resume from the buffer.
+                    cursor = max(cursor, min(tail.covered_from, page.get("last_seq") or 0))
                 pending = tail.events_after(cursor, claims)
                 if pending:
                     # Everything new in one write: one send per stream per wave, not one per log.
@@ -124,5 +136,9 @@ async def log_stream(
                         await wake.wait()
         finally:
             hub.unsubscribe(tail, token)
+    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        # The stream has started: an HTTP error is no longer possible, so say it as the design's ERROR.
+        log.warning("stream of %s failed: %r", execution_id, exc)
+        yield events.error_event(execution_id, "the log database is unavailable; reconnect to resume", "database_unavailable")
     finally:
         release()

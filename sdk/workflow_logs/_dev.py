@@ -38,9 +38,19 @@ async def prepare_database(admin_url: str, database: str, *, supabase_shim: bool
     return url
 
 
+async def _lacks_supabase(url: str) -> bool:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("select to_regclass('auth.users') is null")
+    finally:
+        await conn.close()
+
+
 def run_dev(database_url: str | None, data_dir: Path, port: int = 8000) -> None:
     if database_url:
-        url = asyncio.run(prepare_database(database_url, _database_name(database_url), supabase_shim=True))
+        # The stand-in only where Supabase's own schemas are missing (never over a real project's).
+        shim = asyncio.run(_lacks_supabase(database_url))
+        url = asyncio.run(prepare_database(database_url, _database_name(database_url), supabase_shim=shim))
         where = "DATABASE_URL"
     else:
         console.print(f"[bold]Starting embedded Postgres[/] (data in {data_dir})")

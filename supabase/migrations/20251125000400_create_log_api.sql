@@ -379,7 +379,8 @@ create or replace function workflow_logs_private.execution_events_after(
   out logs json,
   out next_cursor bigint,
   out has_more boolean,
-  out total_count bigint
+  out total_count bigint,
+  out last_seq bigint
 )
 language plpgsql
 stable
@@ -408,7 +409,7 @@ begin
     ) x
   ) p;
   next_cursor := coalesce(v_last, after);
-  select coalesce(sum(c.log_count), 0) into total_count
+  select coalesce(sum(c.log_count), 0), max(c.last_seq) into total_count, last_seq
   from public.workflow_execution_log_counts c
   where c.execution_id = execution_events_after.execution_id;
 end;

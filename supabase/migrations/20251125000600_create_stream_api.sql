@@ -82,6 +82,7 @@ begin
     'error_message', v_execution.error_message,
     'logs', v_page.logs,
     'total_count', v_page.total_count,
+    'last_seq', v_page.last_seq,
     'next_cursor', v_page.next_cursor,
     'has_more', v_page.has_more
   );
@@ -193,7 +194,7 @@ comment on function public.get_execution_log_events_batch(jsonb, integer) is
 
 comment on function public.get_execution_log_events(text, bigint, integer) is
 'For live readers: the execution''s status (and whether it is finished) with the next `limit` logs after seq `after`, read in the same snapshot: '
-'{execution_id, status, finished, end_time, error_message, logs, total_count, next_cursor, has_more}. A status read together with the logs means a '
+'{execution_id, status, finished, end_time, error_message, logs, total_count, last_seq (the highest seq the execution has), next_cursor, has_more}. A status read together with the logs means a '
 'reader that sees finished=true and has_more=false has seen every log written before the status changed.';
 
 revoke all on function workflow_logs_private.is_finished(text) from public, anon, authenticated, service_role;

@@ -124,7 +124,7 @@ async def test_graceful_shutdown_ends_open_streams_and_a_new_server_resumes_with
                 old.terminate()
                 await first.wait_ended(15)
                 took = time.monotonic() - started
-        assert took < 11, took
+        assert took < 5, took  # SIGTERM ends streams first, not after the 10 s grace period
         assert first.complete is None  # closed without COMPLETE: the client resumes
         # uvicorn re-raises the signal after a graceful shutdown, so the exit status is -SIGTERM.
         assert await old.wait_exit(15) in (0, -signal.SIGTERM)

@@ -46,7 +46,7 @@ select is(get_execution_state('pgtap-10-empty') -> 'total_logs', '0'::jsonb, 'st
 select results_eq($$ select pg_temp.ids(get_execution_log_events('pgtap-10-exec', 0, 2)::jsonb) $$,
                   $$ select id from workflow_execution_logs where execution_id = 'pgtap-10-exec' order by seq limit 2 $$,
                   'log events after 0, limit 2: the first two logs');
-select is(get_execution_log_events('pgtap-10-exec', 0, 2)::jsonb - array['logs', 'end_time', 'error_message'],
+select is(get_execution_log_events('pgtap-10-exec', 0, 2)::jsonb - array['logs', 'end_time', 'error_message', 'last_seq'],
           (select jsonb_build_object('execution_id', 'pgtap-10-exec', 'status', 'RUNNING', 'finished', false,
                                      'total_count', 5, 'has_more', true,
                                      'next_cursor', (array_agg(seq order by seq))[2])
@@ -60,8 +60,9 @@ select results_eq(
 select is(get_execution_log_events('pgtap-10-exec', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-10-exec'))::jsonb
             - array['execution_id', 'status', 'finished', 'end_time', 'error_message', 'total_count'],
           jsonb_build_object('logs', '[]'::jsonb, 'has_more', false,
-                             'next_cursor', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-10-exec')),
-          'log events after the last seq: no logs, has_more false, next_cursor unchanged');
+                             'next_cursor', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-10-exec'),
+                             'last_seq', (select max(seq) from workflow_execution_logs where execution_id = 'pgtap-10-exec')),
+          'log events after the last seq: no logs, has_more false, next_cursor unchanged, last_seq = the highest seq');
 select throws_ok($$ select get_execution_log_events('pgtap-10-exec', 0, 0)::jsonb $$, '22023', null, 'log events: limit 0 raises 22023');
 select throws_ok($$ select get_execution_log_events('pgtap-10-exec', -1)::jsonb $$, '22023', null, 'log events: after -1 raises 22023');
 select throws_ok($$ select get_execution_log_events('pgtap-10-exec', null)::jsonb $$, '22023', null, 'log events: after null raises 22023');
@@ -81,7 +82,7 @@ set local role authenticated;
 select set_config('request.jwt.claims',
   '{"sub":"00000010-0000-4000-8000-000000000001","role":"authenticated"}', true);
 select is(get_execution_state('pgtap-10-exec') -> 'finished', 'true'::jsonb, 'state: finished true once the status is final');
-select is(get_execution_log_events('pgtap-10-exec', 0)::jsonb - array['logs', 'total_count', 'next_cursor', 'has_more'],
+select is(get_execution_log_events('pgtap-10-exec', 0)::jsonb - array['logs', 'total_count', 'next_cursor', 'has_more', 'last_seq'],
           jsonb_build_object('execution_id', 'pgtap-10-exec', 'status', 'ERROR', 'finished', true,
                              'end_time', '2025-06-01T00:01:00Z'::timestamptz, 'error_message', 'boom'),
           'log events carry the final status, end_time and error_message');
