@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
-import pytest
 import pytest_asyncio
 
 import factories

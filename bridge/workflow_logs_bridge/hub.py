@@ -26,7 +26,7 @@ import asyncpg
 from . import db as data
 from . import events
 from .auth import Claims
-from .metrics import LISTENER_UP, NOTIFY_TO_FETCH
+from .metrics import LISTENER_UP, NOTIFY_TO_FETCH, NOTIFY_TO_SEND
 from .settings import Settings
 
 CHANNEL = "workflow_execution_logs"
@@ -92,6 +92,13 @@ class Tail:
         woken, self._wake = self._wake, asyncio.Event()
         woken.set()
 
+    def observe_send(self) -> None:
+        """Notification-to-send lag, recorded by the first stream that sends a wave (one sample per
+        wave, not one per stream)."""
+        if self.served_poke_at is not None:
+            NOTIFY_TO_SEND.observe(time.monotonic() - self.served_poke_at)
+            self.served_poke_at = None
+
     def apply(self, page: dict[str, Any], claims: Claims) -> bool:
         """Take one read's result (made as `claims`); True when there is more to read right away."""
         got = False
@@ -150,6 +157,7 @@ class Hub:
     async def start(self) -> None:
         self._reader = self._spawn(self._fetch_forever(), "shared-reader")
         self._spawn(self._poll_forever(), "poller")
+        self._spawn(self._tick_forever(), "ticker")
         if self.settings.listen:
             self._spawn(self._listen_forever(), "listener")
             # Wait briefly for the first LISTEN so early streams get pushed events.
@@ -336,6 +344,14 @@ class Hub:
                     self.poke(tail)
 
         self._spawn(later(), "retry-read")
+
+    async def _tick_forever(self) -> None:
+        """Wake every stream now and then so each sees its own deadline (streams hold no timers)."""
+        interval = max(0.5, min(5.0, self.settings.stream_max_seconds / 4))
+        while not self.closing:
+            await asyncio.sleep(interval)
+            for tail in list(self.tails.values()):
+                tail.publish()
 
     async def _poll_forever(self) -> None:
         """The safety net: without a healthy listener, poll with backoff (250 ms doubling to 16 s while

@@ -5,8 +5,6 @@ task, so a stream that never started still gives its slot back."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +18,7 @@ from . import events
 from .auth import Claims
 from .errors import TooManyStreams
 from .hub import Hub
-from .metrics import ACTIVE_STREAMS, NOTIFY_TO_SEND
+from .metrics import ACTIVE_STREAMS
 
 log = logging.getLogger("workflow_logs_bridge.streams")
 
@@ -112,11 +110,9 @@ async def log_stream(
                 pending = tail.events_after(cursor, claims)
                 if pending:
                     # Everything new in one write: one send per stream per wave, not one per log.
-                    poked = tail.served_poke_at
                     cursor = pending[-1][0]
                     yield b"".join(chunk for _, chunk in pending)
-                    if poked is not None:
-                        NOTIFY_TO_SEND.observe(time.monotonic() - poked)
+                    tail.observe_send()
                     continue
                 if tail.final is not None and tail.caught_up(cursor, claims):
                     final = tail.final
@@ -127,13 +123,11 @@ async def log_stream(
                     return
                 if hub.closing:
                     return  # shutting down: the client reconnects with Last-Event-ID
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if time.monotonic() >= deadline:
                     return  # streams end after stream_max_seconds; the client resumes without a gap
-                # asyncio.timeout, not wait_for: no extra task per wait (this runs per stream per wave).
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(remaining, 5.0)):
-                        await wake.wait()
+                # No timer per stream: the hub wakes every tail on new logs, at shutdown, and on a
+                # periodic tick that lets streams see their deadline.
+                await wake.wait()
         finally:
             hub.unsubscribe(tail, token)
     except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
