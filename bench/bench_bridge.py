@@ -304,6 +304,7 @@ async def live_phase(url: str, port: int, token: str, proc: subprocess.Popen, ar
     achieved = writer.written / (time.monotonic() - started)
     await asyncio.sleep(2)  # let the last batch arrive
     result = await stop_client(client)
+    metrics_text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     check = await check_delivery(url, result)
     # commit -> client: from the moment the append returned (its commit) to the client's receipt.
     lat = [(received - writer.committed_at.get(t, t)) * 1000 for t, received in result["samples"]]
@@ -315,8 +316,27 @@ async def live_phase(url: str, port: int, token: str, proc: subprocess.Popen, ar
         "written": writer.written, "events": result["events"],
         "p50_ms": round(percentile(lat, 50), 2), "p99_ms": round(percentile(lat, 99), 2),
         "max_ms": round(max(lat), 1) if lat else None, "rss_mib_with_streams": round(rss_streams, 1),
+        # Inside the bridge: NOTIFY received -> logs read, and -> first stream write (histogram medians).
+        "bridge_notify_to_fetch_p50_ms": histogram_median_ms(metrics_text, "workflow_logs_notify_to_fetch_seconds"),
+        "bridge_notify_to_send_p50_ms": histogram_median_ms(metrics_text, "workflow_logs_notify_to_send_seconds"),
         **check,
     }
+
+
+def histogram_median_ms(text: str, name: str) -> float | None:
+    """The bucket bound holding the median of a Prometheus histogram (an upper bound of it)."""
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    total = buckets[-1][1]
+    for bound, count in buckets:
+        if count >= total / 2:
+            return round(bound * 1000, 2)
+    return None
 
 
 async def spec_phase(url: str, args: argparse.Namespace) -> dict[str, Any]:
