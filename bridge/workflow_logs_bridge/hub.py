@@ -333,8 +333,8 @@ class Hub:
             page = by_id.get(tail.execution_id)
             if page is None:
                 tail.revoke(claims)  # RLS no longer shows it to this caller
-            elif tail.apply(page, claims):
-                self.poke(tail)  # more right away
+            elif tail.apply(page, claims) or (tail.final is not None and tail.lagging()):
+                self.poke(tail)  # more right away, or another identity still has to read to the end
 
     def _retry_later(self, tails: list[Tail]) -> None:
         async def later() -> None:
