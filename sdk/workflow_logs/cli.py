@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import enum
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -146,6 +149,201 @@ def token(
             _fail("set SUPABASE_JWT_SECRET (or WORKFLOW_LOGS_ENV=dev to use the development secret)")
         secret = DEV_JWT_SECRET
     typer.echo(mint_token(secret, sub=sub, role=role, ttl_seconds=ttl))
+
+
+# ================================================================================================
+# Reading: tail and export
+# ================================================================================================
+BridgeUrl = Annotated[
+    str,
+    typer.Option("--url", envvar="WORKFLOW_LOGS_URL", help="Bridge URL (default: $WORKFLOW_LOGS_URL or http://127.0.0.1:8000)."),
+]
+BridgeToken = Annotated[
+    Optional[str],
+    typer.Option("--token", envvar="WORKFLOW_LOGS_TOKEN", help="Bearer token (default: $WORKFLOW_LOGS_TOKEN).", show_default=False),
+]
+LEVELS = ("debug", "info", "warning", "error", "critical")
+LEVEL_STYLES = {"debug": "dim", "info": "cyan", "warning": "yellow", "error": "bold red", "critical": "bold white on red"}
+FAILED = frozenset({"ERROR", "CANCELED", "TIMEOUT"})
+DEFAULT_BRIDGE_URL = "http://127.0.0.1:8000"
+
+
+def _need_token(token: str | None) -> str:
+    if not token:
+        _fail("no token: pass --token or set WORKFLOW_LOGS_TOKEN")
+    return token  # type: ignore[return-value]
+
+
+def _progress_bar(percentage: float | None, width: int = 20) -> str:
+    if percentage is None:
+        return " " * (width + 7)
+    filled = max(0, min(width, round(percentage / 100 * width)))
+    return f"[{'█' * filled}{'░' * (width - filled)}] {percentage:3.0f}%"
+
+
+@app.command()
+def tail(
+    execution_id: Annotated[str, typer.Argument(help="The execution to follow.")],
+    url: BridgeUrl = DEFAULT_BRIDGE_URL,
+    token: BridgeToken = None,
+    technical: Annotated[
+        bool, typer.Option("--technical", help="Every log with its level and node, not only the business view.")
+    ] = False,
+    level: Annotated[
+        Optional[str], typer.Option("--level", help="Only logs at this level or above (debug, info, warning, error, critical).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="Keep following until the execution finishes (default), or print what is there.")
+    ] = True,
+) -> None:
+    """Follow an execution's logs live.
+
+    By default shows the business view (what a person reads, with a progress bar); --technical shows every log.
+
+    Exits 0 when the execution succeeds, 1 when it ends in ERROR, CANCELED or TIMEOUT, 2 when the stream fails.
+    """
+    from rich.markup import escape
+
+    from ._errors import WorkflowLogsError
+    from ._models import CompleteEvent, LogEvent
+    from ._reader import LogsClient
+
+    min_level = None
+    if level is not None:
+        if level.lower() not in LEVELS:
+            _fail(f"--level must be one of {', '.join(LEVELS)}, got {level!r}", 2)
+        min_level = LEVELS.index(level.lower())
+    token = _need_token(token)
+    out = Console(highlight=False, soft_wrap=True)
+
+    def show(entry) -> None:
+        if min_level is not None and LEVELS.index(entry.level) < min_level:
+            return
+        style = LEVEL_STYLES.get(entry.level, "")
+        if technical:
+            when = entry.timestamp[11:23] if len(entry.timestamp) >= 23 else entry.timestamp
+            node = f" [magenta]{escape(entry.node_name or entry.node_id)}[/]" if (entry.node_name or entry.node_id) else ""
+            out.print(
+                f"[dim]{escape(when)}[/] [{style}]{entry.level.upper():<8}[/] [blue]{escape(entry.event_type)}[/]{node} "
+                f"{escape(entry.technical_message or entry.message)}"
+            )
+        else:
+            if entry.log_category != "business":
+                return
+            bar = _progress_bar(entry.progress_percentage)
+            marker = "★ " if entry.is_milestone else ""
+            text_style = style if entry.level in ("warning", "error", "critical") else ("bold" if entry.is_milestone else "")
+            message = escape(marker + entry.message)
+            out.print(f"[green]{bar}[/] " + (f"[{text_style}]{message}[/]" if text_style else message))
+
+    async def run() -> int:
+        async with LogsClient(url, token) as logs:
+            async for event in logs.stream(execution_id, follow=follow):
+                if isinstance(event, LogEvent):
+                    show(event.data)
+                elif isinstance(event, CompleteEvent):
+                    status = event.data.status
+                    colour = "red" if status in FAILED else "green"
+                    err.print(f"[{colour}]execution {escape(status)}[/] ({event.data.total_logs} logs)")
+                    return 1 if status in FAILED else 0
+                else:
+                    err.print(f"[bold red]error:[/] stream ended with an error: {escape(event.data.error)}")
+                    return 2
+        err.print("[bold red]error:[/] the stream ended without a final event")
+        return 2
+
+    try:
+        code = asyncio.run(run())
+    except WorkflowLogsError as exc:
+        _fail(escape(str(exc)), 2)
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    raise typer.Exit(code)
+
+
+class ExportFormat(str, enum.Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+@app.command()
+def export(
+    execution_id: Annotated[str, typer.Argument(help="The execution to export.")],
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="jsonl (one JSON object a line) or csv.")] = ExportFormat.jsonl,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="File to write (default: standard output).")
+    ] = None,
+    url: BridgeUrl = DEFAULT_BRIDGE_URL,
+    token: BridgeToken = None,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=1000, help="Logs per request.")] = 1000,
+) -> None:
+    """Export every log of an execution, page by page by cursor (constant memory), with progress on stderr.
+
+    CSV has a header row and one row per log; nested fields are JSON strings; UTF-8 without a BOM.
+    """
+    import csv
+
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ._errors import WorkflowLogsError
+    from ._models import LogEntry
+    from ._reader import LogsClient
+
+    token = _need_token(token)
+    columns = list(LogEntry.model_fields)
+
+    async def run(stream) -> int:
+        written = 0
+        writer = csv.writer(stream, lineterminator="\r\n") if format is ExportFormat.csv else None
+        if writer is not None:
+            writer.writerow(columns)
+        async with LogsClient(url, token) as logs:
+            pages = logs.iter_pages(execution_id, page_size=page_size)
+            first = await anext(pages)  # errors (token, not found) surface before any progress is drawn
+            with Progress(
+                TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+            ) as progress:
+                task = progress.add_task("export", total=first.total_count)
+                page = first
+                while True:
+                    progress.update(task, total=max(page.total_count, written + len(page.logs)))
+                    for entry in page.logs:
+                        row = entry.model_dump(mode="json", exclude={"is_realtime"})
+                        if writer is not None:
+                            writer.writerow([_csv_cell(row.get(c)) for c in columns])
+                        else:
+                            stream.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    written += len(page.logs)
+                    progress.update(task, completed=written)
+                    try:
+                        page = await anext(pages)
+                    except StopAsyncIteration:
+                        break
+        return written
+
+    try:
+        if output is None:
+            with open(sys.stdout.fileno(), "w", encoding="utf-8", newline="", closefd=False) as stream:
+                written = asyncio.run(run(stream))
+        else:
+            with open(output, "w", encoding="utf-8", newline="") as stream:
+                written = asyncio.run(run(stream))
+    except WorkflowLogsError as exc:
+        _fail(escape(str(exc)))
+    except OSError as exc:
+        _fail(escape(f"cannot write {output}: {exc}"))
+    err.print(f"exported {written} logs" + (f" to {escape(str(output))}" if output else ""))
 
 
 def main() -> None:
