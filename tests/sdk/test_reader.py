@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import anyio
 import httpx
 import pytest
@@ -223,24 +224,21 @@ async def test_stream_when_the_bridge_restarts_it_resumes_with_last_event_id(rea
     execution_id = await reader_world.make_execution(logs=10)
     received: list[int] = []
     final = None
-    async with reader_bridge_factory() as first:
-        port = first.port
+    async with contextlib.AsyncExitStack() as stack:
+        first = await stack.enter_async_context(reader_bridge_factory())
         async with LogsClient(first.url, reader_world.token(), backoff=0.2, max_reconnects=20) as logs:
             with anyio.fail_after(40):
-                stream = logs.stream(execution_id)
-                async for event in stream:
+                async for event in logs.stream(execution_id):
                     if not isinstance(event, LogEvent):
                         final = event
                         break
                     received.append(event.seq)
                     if len(received) == 10:
-                        await first.stop()  # SIGTERM ends streams; logs written while it is down
+                        await first.stop()  # SIGTERM ends streams; logs are written while it is down
                         await reader_world.append(execution_id, [{"message": f"while down {i}"} for i in range(4)])
-                        restarted = reader_bridge_factory(port=port)
-                        await restarted.__aenter__()
+                        await stack.enter_async_context(reader_bridge_factory(port=first.port))
                     if len(received) == 14:
                         await reader_world.finish(execution_id)
-                await restarted.__aexit__(None, None, None)
     assert received == await reader_world.seqs(execution_id)
     assert isinstance(final, CompleteEvent)
 
