@@ -68,5 +68,5 @@ class WorkflowLogHandler(logging.Handler):
                 technical_details=details,
                 stack_trace=stack,
             )
-        except Exception:
+        except Exception:  # noqa: BLE001 -- a handler reports its own failures through handleError
             self.handleError(record)

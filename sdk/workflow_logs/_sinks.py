@@ -9,7 +9,6 @@ batch that was in fact committed inserts nothing twice.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -123,7 +122,7 @@ class PostgresSink:
         if self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=2)
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 raise TransientSinkError(f"cannot connect to the database: {exc}") from exc
 
     async def aclose(self) -> None:
@@ -172,7 +171,7 @@ class PostgresSink:
             if state.startswith(_PERMANENT_CLASSES):
                 raise _located(PermanentSinkError, message) from exc
             raise TransientSinkError(message) from exc
-        except (OSError, asyncio.TimeoutError, asyncpg.InterfaceError) as exc:
+        except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
             # ConnectionResetError, a terminated backend, a closed pool connection, a timeout
             raise TransientSinkError(f"database connection failed: {exc!r}") from exc
 

@@ -31,9 +31,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from ._redact import Redactor
 from ._sinks import PermanentSinkError, Sink, TransientSinkError
@@ -108,7 +108,9 @@ class _State(enum.Enum):
 
 
 # The log handle (an execution, or a step of one) that code running now writes to. Per task and thread.
-_current: contextvars.ContextVar[ExecutionLog | None] = contextvars.ContextVar("workflow_logs_current", default=None)
+_current: contextvars.ContextVar[ExecutionLog | None] = contextvars.ContextVar(
+    "workflow_logs_current", default=None
+)
 
 
 def current_log() -> ExecutionLog | None:
@@ -165,7 +167,7 @@ class WorkflowLogger:
         self._soft_overflow_warned = False
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def __aenter__(self) -> WorkflowLogger:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 
@@ -193,8 +195,10 @@ class WorkflowLogger:
         self._closing = True
         try:
             await asyncio.wait_for(self.flush(), self.close_timeout)
-        except (asyncio.TimeoutError, RuntimeError) as exc:
-            logger_.warning("workflow logs: closing with unsent entries (%s); %s", exc or "timeout", self._stats)
+        except (TimeoutError, RuntimeError) as exc:
+            logger_.warning(
+                "workflow logs: closing with unsent entries (%s); %s", exc or "timeout", self._stats
+            )
         finally:
             self._state = _State.CLOSED
             with self._space:
@@ -233,7 +237,7 @@ class WorkflowLogger:
         if self._state is _State.CLOSED:
             raise RuntimeError("Cannot log through a WorkflowLogger once it has been closed.")
         entry.setdefault("id", str(uuid7()))
-        entry.setdefault("created_at", datetime.now(timezone.utc).isoformat())
+        entry.setdefault("created_at", datetime.now(UTC).isoformat())
         prepared = self.redactor.prepare(entry)
         wake = False
         dropped_now = 0
@@ -245,7 +249,9 @@ class WorkflowLogger:
                     self._done += 1
                     dropped_now += 1
                 elif self.overflow == "raise":
-                    raise BufferFullError(f"the log buffer holds {self.max_buffer} entries (overflow='raise')")
+                    raise BufferFullError(
+                        f"the log buffer holds {self.max_buffer} entries (overflow='raise')"
+                    )
                 elif threading.get_ident() == self._loop_thread or self._state is not _State.OPENED:
                     # blocking here would stop the flusher itself: admit past the bound, say so once
                     if not self._soft_overflow_warned:
@@ -350,7 +356,7 @@ class WorkflowLogger:
                 timeout = None if n == 0 else max(self.flush_interval - age, 0.001)
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             try:
@@ -376,7 +382,13 @@ class WorkflowLogger:
                 attempt += 1
                 with self._lock:
                     self._stats.retries += 1
-                logger_.info("workflow logs: batch of %d failed (%s); retry %d in %.2fs", len(batch), exc, attempt, delay)
+                logger_.info(
+                    "workflow logs: batch of %d failed (%s); retry %d in %.2fs",
+                    len(batch),
+                    exc,
+                    attempt,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 continue
             except PermanentSinkError as exc:
@@ -436,7 +448,8 @@ class ExecutionLog:
         self.writer = writer
         self.execution_id = execution_id
         self.defaults = defaults
-        self._tokens: list[contextvars.Token[ExecutionLog | None]] = []
+        # per (thread, task): the same handle may be entered concurrently by several of them
+        self._tokens: dict[tuple[int, int], list[contextvars.Token[ExecutionLog | None]]] = {}
 
     def bind(self, **defaults: Any) -> ExecutionLog:
         """The same execution with more default fields (for example a step's node)."""
@@ -452,7 +465,7 @@ class ExecutionLog:
             if entry["level"] == "WARN":
                 entry["level"] = "WARNING"
         if entry.get("duration_seconds") is not None:
-            entry["duration_seconds"] = max(int(round(entry["duration_seconds"])), 0)
+            entry["duration_seconds"] = max(round(entry["duration_seconds"]), 0)
         if "progress_percentage" not in entry:
             step = entry.get("step_number")
             if event_type == "step_started" and step is not None:
@@ -532,22 +545,37 @@ class ExecutionLog:
         step_error with the stack trace when the body raises (the exception propagates)."""
         node = {
             k: v
-            for k, v in dict(
-                node_id=node_id, node_name=name, node_type=node_type, step_number=step_number, total_steps=total_steps
-            ).items()
+            for k, v in {
+                "node_id": node_id,
+                "node_name": name,
+                "node_type": node_type,
+                "step_number": step_number,
+                "total_steps": total_steps,
+            }.items()
             if v is not None
         }
         return Step(self.bind(**node), name, fields)
 
     # -- the current-log context ------------------------------------------------------------
-    def __enter__(self) -> ExecutionLog:
-        self._tokens.append(_current.set(self))
+    def _stack_key(self) -> tuple[int, int]:
+        try:
+            task = id(asyncio.current_task())
+        except RuntimeError:  # no running loop in this thread
+            task = 0
+        return threading.get_ident(), task
+
+    def __enter__(self) -> Self:
+        self._tokens.setdefault(self._stack_key(), []).append(_current.set(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _current.reset(self._tokens.pop())
+        key = self._stack_key()
+        tokens = self._tokens[key]
+        _current.reset(tokens.pop())
+        if not tokens:
+            del self._tokens[key]
 
-    async def __aenter__(self) -> ExecutionLog:
+    async def __aenter__(self) -> Self:
         return self.__enter__()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -576,7 +604,10 @@ class Step:
         assert self._started is not None and self._token is not None
         _current.reset(self._token)
         elapsed = time.monotonic() - self._started
-        timing = dict(duration_seconds=elapsed, performance_metrics={"duration_ms": round(elapsed * 1000, 3)})
+        timing = {
+            "duration_seconds": elapsed,
+            "performance_metrics": {"duration_ms": round(elapsed * 1000, 3)},
+        }
         if exc is None:
             self.log.step_completed(f"{self.name} completed", **timing)
         else:
@@ -619,7 +650,7 @@ class SyncWorkflowLogger:
         self._thread: threading.Thread | None = None
         self._state = _State.UNOPENED
 
-    def __enter__(self) -> SyncWorkflowLogger:
+    def __enter__(self) -> Self:
         self.open()
         return self
 
@@ -630,7 +661,9 @@ class SyncWorkflowLogger:
         if self._state is not _State.UNOPENED:
             raise RuntimeError("Cannot reopen a SyncWorkflowLogger (it is open or was closed).")
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="workflow-logs-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="workflow-logs-writer", daemon=True
+        )
         self._thread.start()
         self._core = WorkflowLogger(self._sink, **self._options)
         try:

@@ -22,11 +22,10 @@ from typing import Any
 
 import anyio
 import asyncpg
+import factories
 import httpx
 import pytest
 import pytest_asyncio
-
-import factories
 from workflow_logs._handler import WorkflowLogHandler
 from workflow_logs._redact import REDACTED, Redactor, entry_size, jsonb_size, truncate_entry
 from workflow_logs._sinks import (
@@ -39,7 +38,7 @@ from workflow_logs._sinks import (
 from workflow_logs._writer import BufferFullError, SyncWorkflowLogger, WorkflowLogger, current_log, uuid7
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = dict(flush_interval=0.02, retry_base=0.01, retry_max=0.1)
+FAST = {"flush_interval": 0.02, "retry_base": 0.01, "retry_max": 0.1}
 
 
 # =============================================================================================
@@ -133,7 +132,10 @@ def test_redaction_replaces_tokens_jwts_connection_passwords_and_query_secrets_i
 
 def test_redaction_is_configurable():
     r = Redactor(extra_keys=["ssn"], extra_patterns=[r"\b\d{4}-\d{4}-\d{4}-\d{4}\b"])
-    assert r.clean({"SSN": "1", "card": "pay 1234-5678-9012-3456 now"}) == {"SSN": REDACTED, "card": f"pay {REDACTED} now"}
+    assert r.clean({"SSN": "1", "card": "pay 1234-5678-9012-3456 now"}) == {
+        "SSN": REDACTED,
+        "card": f"pay {REDACTED} now",
+    }
     off = Redactor(enabled=False)
     assert off.clean({"password": "p"}) == {"password": "p"}
     assert off.redact_text("Bearer abc") == "Bearer abc"
@@ -184,9 +186,18 @@ async def test_jsonb_size_estimate_is_never_below_what_postgres_counts(admin_poo
 async def test_every_helper_writes_its_row_with_the_given_columns(database_url, admin_pool, execution_id):
     async with WorkflowLogger(PostgresSink(database_url), **FAST) as logger:
         log = logger.execution(execution_id)
-        log.workflow_started("Sorting your inbox", total_steps=3, user_friendly_message="Starting", display_priority=8)
+        log.workflow_started(
+            "Sorting your inbox", total_steps=3, user_friendly_message="Starting", display_priority=8
+        )
         log.workflow_progress("a third done", progress_percentage=33.3)
-        log.step_started("fetch starting", node_id="fetch", node_name="Fetch", node_type="imap", step_number=1, total_steps=3)
+        log.step_started(
+            "fetch starting",
+            node_id="fetch",
+            node_name="Fetch",
+            node_type="imap",
+            step_number=1,
+            total_steps=3,
+        )
         log.step_input("input", node_id="fetch", data={"folder": "INBOX"})
         log.step_output("output", node_id="fetch", data={"count": 12}, performance_metrics={"ms": 12.5})
         log.step_completed("fetch done", node_id="fetch", step_number=1, total_steps=3, duration_seconds=2.4)
@@ -205,37 +216,58 @@ async def test_every_helper_writes_its_row_with_the_given_columns(database_url, 
     ]  # fmt: skip
     by_message = {r["message"]: r for r in rows}
     started = by_message["Sorting your inbox"]
-    assert (started["log_category"], started["is_milestone"], started["display_priority"]) == ("business", True, 8)
+    assert (started["log_category"], started["is_milestone"], started["display_priority"]) == (
+        "business",
+        True,
+        8,
+    )
     assert started["user_friendly_message"] == "Starting" and started["total_steps"] == 3
     assert float(by_message["a third done"]["progress_percentage"]) == 33.3
     fetch = by_message["fetch starting"]
-    assert (fetch["node_id"], fetch["node_name"], fetch["node_type"], fetch["step_number"]) == ("fetch", "Fetch", "imap", 1)
+    assert (fetch["node_id"], fetch["node_name"], fetch["node_type"], fetch["step_number"]) == (
+        "fetch",
+        "Fetch",
+        "imap",
+        1,
+    )
     assert float(fetch["progress_percentage"]) == 0.0  # step 1 of 3 has just begun
-    assert by_message["input"]["data"] == {"folder": "INBOX"} and by_message["input"]["log_category"] == "technical"
+    assert (
+        by_message["input"]["data"] == {"folder": "INBOX"}
+        and by_message["input"]["log_category"] == "technical"
+    )
     assert by_message["output"]["performance_metrics"] == {"ms": 12.5}
     done = by_message["fetch done"]
     assert done["duration_seconds"] == 2 and float(done["progress_percentage"]) == 33.33
     error = by_message["boom"]
-    assert (error["level_text"], error["stack_trace"], error["technical_details"]) == ("ERROR", "Traceback ...", {"code": 7})
+    assert (error["level_text"], error["stack_trace"], error["technical_details"]) == (
+        "ERROR",
+        "Traceback ...",
+        {"code": 7},
+    )
     warn = by_message["slow IMAP"]
-    assert (warn["level_text"], warn["log_category"], warn["technical_details"]) == ("WARNING", "technical", {"latency_ms": 900})
+    assert (warn["level_text"], warn["log_category"], warn["technical_details"]) == (
+        "WARNING",
+        "technical",
+        {"latency_ms": 900},
+    )
     generic = by_message["generic"]
     assert (generic["level_text"], generic["is_milestone"]) == ("DEBUG", True)
     assert by_message["Done"]["user_friendly_message"] == "All done"
     assert all(uuid.UUID(str(r["id"])).version == 7 for r in rows)
 
 
-async def test_step_that_raises_logs_step_error_with_the_stack_trace_and_reraises(database_url, admin_pool, execution_id):
+async def test_step_that_raises_logs_step_error_with_the_stack_trace_and_reraises(
+    database_url, admin_pool, execution_id
+):
     async with WorkflowLogger(PostgresSink(database_url), **FAST) as logger:
         log = logger.execution(execution_id)
         async with log.step("Fetch emails", node_id="fetch", step_number=1, total_steps=4):
             await asyncio.sleep(0.01)
         with pytest.raises(ZeroDivisionError):
             async with log.step("Classify", node_id="classify", step_number=2, total_steps=4):
-                1 / 0
-        with pytest.raises(KeyError):
-            with log.step("Sync body", node_id="sync", step_number=3, total_steps=4):
-                {}["missing"]
+                _ = 1 / 0
+        with pytest.raises(KeyError), log.step("Sync body", node_id="sync", step_number=3, total_steps=4):
+            _ = {}["missing"]
         await logger.flush()
 
     rows = await rows_of(admin_pool, execution_id)
@@ -256,7 +288,9 @@ async def test_step_that_raises_logs_step_error_with_the_stack_trace_and_reraise
     assert "KeyError" in rows[5]["stack_trace"]
 
 
-async def test_logging_handler_puts_records_of_concurrent_tasks_on_their_own_steps(database_url, admin_pool, execution_id):
+async def test_logging_handler_puts_records_of_concurrent_tasks_on_their_own_steps(
+    database_url, admin_pool, execution_id
+):
     handler = WorkflowLogHandler()
     app_logger = logging.getLogger("tests.sdk.worker")
     app_logger.setLevel(logging.DEBUG)
@@ -298,7 +332,9 @@ async def test_logging_handler_puts_records_of_concurrent_tasks_on_their_own_ste
     handled = [r for r in technical if r["message"].endswith("handled")]
     assert all(r["level_text"] == "ERROR" and "ValueError" in r["stack_trace"] for r in handled)
     assert "outside any execution" not in {r["message"] for r in rows}
-    assert {r["technical_details"]["extra"]["tick"] for r in technical if "tick" in r["message"]} == set(range(5))
+    assert {r["technical_details"]["extra"]["tick"] for r in technical if "tick" in r["message"]} == set(
+        range(5)
+    )
 
 
 async def test_logging_handler_with_a_default_execution_takes_records_outside_any_context(
@@ -379,7 +415,8 @@ async def test_batches_retried_after_the_database_drops_the_connection_are_not_l
         stats = logger.stats
 
     assert sink.killed >= 4
-    assert stats.retries >= 4 and stats.duplicates >= 200  # the acknowledged-late batches came back as duplicates
+    assert stats.retries >= 4
+    assert stats.duplicates >= 200  # the batches acknowledged too late came back as duplicates
     assert (stats.enqueued, stats.sent, stats.failed_entries, stats.dropped) == (total, total, 0, 0)
     rows = await admin_pool.fetch(
         "select id, data from public.workflow_execution_logs where execution_id = $1", execution_id
@@ -425,7 +462,9 @@ async def test_a_50kb_message_lands_truncated_with_the_marker_and_no_secret_reac
         await logger.flush()
         assert (logger.stats.truncated, logger.stats.redacted, logger.stats.sent) == (1, 1, 1)
     row = (await rows_of(admin_pool, execution_id))[0]
-    assert "…[truncated " in row["message"] and row["message"].startswith("connect postgres://app:[REDACTED]@db")
+    assert "…[truncated " in row["message"] and row["message"].startswith(
+        "connect postgres://app:[REDACTED]@db"
+    )
     assert row["data"]["_truncated"] is True
     assert row["technical_details"] == {"headers": {"Authorization": REDACTED}, "password": REDACTED}
     stored = json.dumps({k: str(v) for k, v in row.items()})
@@ -493,7 +532,11 @@ async def test_overflow_block_makes_producer_threads_wait_for_space_and_loses_no
 
 async def test_transient_errors_are_retried_with_the_same_ids_and_permanent_ones_are_not():
     sink = MemorySink()
-    sink.failures = [TransientSinkError("503"), TransientSinkError("timeout"), PermanentSinkError("22023 nope")]
+    sink.failures = [
+        TransientSinkError("503"),
+        TransientSinkError("timeout"),
+        PermanentSinkError("22023 nope"),
+    ]
     async with WorkflowLogger(sink, batch_size=3, **FAST) as logger:
         log = logger.execution("e")
         for i in range(3):
@@ -540,7 +583,9 @@ async def test_batches_are_cut_by_count_and_by_age():
 # =============================================================================================
 # The sync facade
 # =============================================================================================
-async def test_sync_facade_from_threads_writes_every_step_to_the_database(database_url, admin_pool, execution_id):
+async def test_sync_facade_from_threads_writes_every_step_to_the_database(
+    database_url, admin_pool, execution_id
+):
     handler = WorkflowLogHandler()
     lg = logging.getLogger("tests.sdk.threads")
     lg.setLevel(logging.INFO)
@@ -574,8 +619,82 @@ async def test_sync_facade_from_threads_writes_every_step_to_the_database(databa
     for r in rows:
         if r["event_text"] == "step_output":
             assert r["node_id"] == r["message"].split()[0]
-    completed = {r["node_id"]: float(r["progress_percentage"]) for r in rows if r["event_text"] == "step_completed"}
+    completed = {
+        r["node_id"]: float(r["progress_percentage"]) for r in rows if r["event_text"] == "step_completed"
+    }
     assert completed == {"t0": 25.0, "t1": 50.0, "t2": 75.0, "t3": 100.0}
+
+
+def test_sync_facade_close_flushes_and_refuses_reuse():
+    sink = MemorySink()
+    logger = SyncWorkflowLogger(sink, flush_interval=10)
+    with logger:
+        log = logger.execution("e")
+        with log.step("Only step", node_id="only"):
+            log.info("inside")
+    assert [e["event_type"] for e in sink.entries] == ["step_started", "step_output", "step_completed"]
+    with pytest.raises(RuntimeError):
+        logger.open()
+    with pytest.raises(RuntimeError):
+        logger.flush()
+
+
+_ATEXIT_SCRIPT = """
+import json, sys
+from workflow_logs._sinks import SendResult
+from workflow_logs._writer import SyncWorkflowLogger
+
+class FileSink:
+    async def open(self): pass
+    async def aclose(self): pass
+    async def send(self, entries):
+        with open(sys.argv[1], "a") as f:
+            for e in entries:
+                f.write(json.dumps(e) + "\\n")
+        return SendResult(len(entries), 0)
+
+logger = SyncWorkflowLogger(FileSink(), flush_interval=60)
+logger.open()
+for i in range(3):
+    logger.execution("e").info(f"line {i}")
+# no close(): the atexit hook flushes
+"""
+
+
+def test_sync_facade_left_open_is_flushed_at_interpreter_exit(tmp_path):
+    out = tmp_path / "sent.jsonl"
+    subprocess.run([sys.executable, "-c", _ATEXIT_SCRIPT, str(out)], check=True, timeout=30, cwd=REPO)
+    assert [json.loads(line)["message"] for line in out.read_text().splitlines()] == [
+        "line 0",
+        "line 1",
+        "line 2",
+    ]
+
+
+async def test_postgres_sink_on_a_callers_pool_with_json_codecs(admin_pool, execution_id):
+    sink = PostgresSink(pool=admin_pool)
+    async with WorkflowLogger(sink, **FAST) as logger:
+        logger.execution(execution_id).info("via the caller's pool", data={"n": 1})
+        await logger.flush()
+    assert not admin_pool._closed  # the sink does not close a pool it was given
+    rows = await rows_of(admin_pool, execution_id)
+    assert [(r["message"], r["data"]) for r in rows] == [("via the caller's pool", {"n": 1})]
+
+
+async def test_an_execution_handle_entered_by_concurrent_tasks_restores_each_tasks_context():
+    async with WorkflowLogger(MemorySink(), **FAST) as logger:
+        log = logger.execution("e")
+        seen = []
+
+        async def task(n: int) -> None:
+            async with log:
+                await asyncio.sleep(0.01 * (3 - n))
+                seen.append(current_log() is log)
+            seen.append(current_log() is None)
+
+        with anyio.fail_after(5):
+            await asyncio.gather(*(task(n) for n in range(3)))
+    assert seen == [True] * 6
 
 
 # =============================================================================================
@@ -589,6 +708,17 @@ from workflow_logs_bridge.settings import Settings
 settings = Settings(**json.loads(os.environ["BRIDGE_TEST_SETTINGS"]))
 uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_config=None)
 """
+
+
+def _spawn_bridge(port: int, settings: dict[str, Any], log_path: Path) -> subprocess.Popen:
+    with open(log_path, "wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-c", _RUNNER, str(port)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, BRIDGE_TEST_SETTINGS=json.dumps(settings)),
+            cwd=REPO,
+        )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -607,14 +737,7 @@ async def writer_bridge(database_url: str, tmp_path_factory) -> AsyncIterator[tu
         "WORKFLOW_LOGS_POOL_MIN": 1,
     }
     log_path = tmp_path_factory.mktemp("writer-bridge") / "stderr.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _RUNNER, str(port)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, BRIDGE_TEST_SETTINGS=json.dumps(settings)),
-            cwd=REPO,
-        )
+    proc = _spawn_bridge(port, settings, log_path)
     url = f"http://127.0.0.1:{port}"
     try:
         with anyio.fail_after(20):
@@ -655,7 +778,11 @@ async def test_http_sink_writes_through_the_bridge_and_a_retried_batch_does_not_
     url, key = writer_bridge
     async with admin_pool.acquire() as conn:
         other = await factories.make_execution(
-            conn, await conn.fetchval("select workflow_id::text from public.workflow_executions where execution_id = $1", execution_id)
+            conn,
+            await conn.fetchval(
+                "select workflow_id::text from public.workflow_executions where execution_id = $1",
+                execution_id,
+            ),
         )
     sink = AckLosingHttpSink(url, key)
     async with WorkflowLogger(sink, batch_size=50, **FAST) as logger:
@@ -688,7 +815,10 @@ async def test_http_sink_splits_big_batches_and_maps_bridge_errors(writer_bridge
         with pytest.raises(PermanentSinkError) as missing:
             await sink.send([factories.log_entry("no-such-execution", "x", id=str(uuid7()))])
         assert missing.value.execution_id == "no-such-execution"
-        bad = [factories.log_entry(execution_id, "ok", id=str(uuid7())), factories.log_entry(execution_id, "bad", level="LOUD")]
+        bad = [
+            factories.log_entry(execution_id, "ok", id=str(uuid7())),
+            factories.log_entry(execution_id, "bad", level="LOUD"),
+        ]
         with pytest.raises(PermanentSinkError) as invalid:
             await sink.send(bad)
         assert invalid.value.index == 1 and "level" in str(invalid.value)
