@@ -19,7 +19,6 @@ from pydantic import ValidationError
 
 from ._errors import (
     InvalidRequest,
-    RateLimited,
     StreamInterrupted,
     TransportError,
     WorkflowLogsError,

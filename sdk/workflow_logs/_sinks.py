@@ -19,6 +19,8 @@ from urllib.parse import quote
 import asyncpg
 import httpx
 
+from ._errors import WorkflowLogsError
+
 __all__ = [
     "HttpSink",
     "PermanentSinkError",
@@ -39,7 +41,7 @@ class SendResult:
     duplicates: int
 
 
-class SinkError(Exception):
+class SinkError(WorkflowLogsError):
     """A batch could not be written."""
 
     def __init__(self, message: str, *, index: int | None = None, execution_id: str | None = None) -> None:

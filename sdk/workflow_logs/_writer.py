@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from ._errors import WorkflowLogsError
 from ._redact import Redactor
 from ._sinks import PermanentSinkError, Sink, TransientSinkError
 
@@ -97,7 +98,7 @@ class WriterStats:
         return asdict(self)
 
 
-class BufferFullError(RuntimeError):
+class BufferFullError(WorkflowLogsError, RuntimeError):
     """The buffer holds max_buffer entries and the overflow policy is "raise"."""
 
 

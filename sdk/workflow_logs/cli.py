@@ -111,7 +111,6 @@ def serve(
 
 def _serve(settings, host: str, port: int, log_level: str = "info") -> None:
     import uvicorn
-
     from workflow_logs_bridge.app import create_app
     from workflow_logs_bridge.observability import configure_logging
 
