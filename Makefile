@@ -32,6 +32,7 @@ test-py: install
 bench: install
 	$(PY) bench/bench_sql_api.py
 	$(PY) bench/bench_bridge.py
+	$(PY) bench/bench_sdk.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache

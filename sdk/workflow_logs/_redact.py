@@ -9,6 +9,7 @@ user_friendly_message and stack_trace plus the binary jsonb size of the three JS
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -48,6 +49,9 @@ DEFAULT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1=" + REDACTED,
     ),
 )
+
+# Any default pattern can only match where one of these appears: texts without them skip the patterns.
+_DEFAULT_TRIGGER = re.compile(r"(?i)bearer|eyJ|postgres|api_?key|token|passw|secret")
 
 TEXT_FIELDS = ("message", "user_friendly_message", "stack_trace")
 JSON_FIELDS = ("data", "technical_details", "performance_metrics")
@@ -111,6 +115,7 @@ class Redactor:
     ) -> None:
         self.enabled = enabled
         self.limit = limit
+        self._hits = 0  # redactions made by the current clean() walk
         self.keys = DEFAULT_KEYS | {_normal_key(k) for k in extra_keys}
         self.patterns = DEFAULT_PATTERNS + tuple(
             (re.compile(p) if isinstance(p, str) else p, REDACTED) for p in extra_patterns
@@ -120,7 +125,8 @@ class Redactor:
     def redact_text(self, text: str) -> str:
         if not self.enabled:
             return text
-        for pattern, replacement in self.patterns:
+        patterns = self.patterns if _DEFAULT_TRIGGER.search(text) else self.patterns[len(DEFAULT_PATTERNS):]
+        for pattern, replacement in patterns:
             text = pattern.sub(replacement, text)
         return text
 
@@ -132,13 +138,17 @@ class Redactor:
                 key = str(k)
                 if self.enabled and _normal_key(key) in self.keys and v is not None:
                     out[key] = REDACTED
+                    self._hits += 1
                 else:
                     out[key] = self.clean(v)
             return out
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self.clean(v) for v in value]
         if isinstance(value, str):
-            return self.redact_text(value)
+            cleaned = self.redact_text(value)
+            if cleaned != value:
+                self._hits += 1
+            return cleaned
         if value is None or isinstance(value, (bool, int)):
             return value
         if isinstance(value, float):
@@ -155,13 +165,31 @@ class Redactor:
                 cleaned = self.redact_text(out[f])
                 redacted |= cleaned != out[f]
                 out[f] = cleaned
+        self._hits = 0
         for f in JSON_FIELDS:
             if out.get(f) is not None:
                 original = out[f]
                 out[f] = self.clean(original if isinstance(original, dict) else {"value": original})
-                redacted |= REDACTED in repr(out[f]) and REDACTED not in repr(original)
+        redacted |= self._hits > 0
         truncated = truncate_entry(out, self.limit)
         return Prepared(out, redacted, truncated)
+
+
+def _surely_within(entry: dict[str, Any], limit: int) -> bool:
+    """A cheap bound that settles the common small entry without measuring jsonb sizes: at most 4
+    bytes per character of text, and a jsonb value never larger than 8x its JSON text plus headers."""
+    total = 0
+    for f in TEXT_FIELDS:
+        v = entry.get(f)
+        if isinstance(v, str):
+            total += 4 * len(v)
+    for f in JSON_FIELDS:
+        v = entry.get(f)
+        if v:
+            total += 8 * len(json.dumps(v, default=str)) + 64
+        else:
+            total += 16
+    return total <= limit
 
 
 def _cut(text: str, keep_bytes: int) -> str:
@@ -175,7 +203,7 @@ def truncate_entry(entry: dict[str, Any], limit: int = ENTRY_LIMIT) -> bool:
     {"_truncated": true, "_original_bytes": N}; then the longest text fields are cut first, each
     ending with a visible "…[truncated N bytes]" marker.
     """
-    if entry_size(entry) <= limit:
+    if _surely_within(entry, limit) or entry_size(entry) <= limit:
         return False
     reserve = min(1024, limit // 4)  # room left for the text fields
     sizes = {f: jsonb_size(entry[f]) for f in JSON_FIELDS if entry.get(f)}

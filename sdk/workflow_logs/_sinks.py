@@ -9,6 +9,8 @@ batch that was in fact committed inserts nothing twice.
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import re
 from collections.abc import Sequence
@@ -198,7 +200,9 @@ class HttpSink:
         timeout: float = 30.0,
         max_entries: int = MAX_ENTRIES,
         max_bytes: int = MAX_BODY_BYTES,
+        concurrency: int = 8,
     ) -> None:
+        self._concurrency = concurrency
         self._base_url = base_url.rstrip("/")
         self._key = service_key
         self._client = client
@@ -237,37 +241,54 @@ class HttpSink:
                 yield execution_id, part, b"[" + b",".join(encoded) + b"]"
 
     async def send(self, entries: Sequence[dict[str, Any]]) -> SendResult:
+        """One request per execution (the endpoint is per execution), up to `concurrency` at a time.
+        A transient failure of any request fails the batch: retrying it is safe (ids are idempotent)."""
         if self._client is None:
             await self.open()
         assert self._client is not None
-        inserted = duplicates = 0
-        for execution_id, indexes, body in self._chunks(entries):
-            url = f"{self._base_url}/v2/executions/{quote(execution_id, safe='')}/logs"
-            try:
-                response = await self._client.post(
-                    url,
-                    content=body,
-                    headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
-                )
-            except httpx.TransportError as exc:  # connect/read/write errors and timeouts
-                raise TransientSinkError(f"POST {url} failed: {exc!r}") from exc
-            status = response.status_code
-            if status < 300:
-                got = response.json()
-                inserted += got.get("inserted", 0)
-                duplicates += got.get("duplicates", 0)
-                continue
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            message = f"HTTP {status} from {url}: {detail}"
-            if status in (408, 425, 429) or status >= 500:
-                raise TransientSinkError(message)
-            if status == 404:
-                raise PermanentSinkError(message, execution_id=execution_id)
-            m = _INDEX.search(str(detail))
-            index = indexes[int(m.group(1))] if m and int(m.group(1)) < len(indexes) else None
-            x = _MISSING_EXECUTION.search(str(detail))
-            raise PermanentSinkError(message, index=index, execution_id=execution_id if x else None)
-        return SendResult(inserted, duplicates)
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(execution_id: str, indexes: list[int], body: bytes) -> tuple[int, int]:
+            async with gate:
+                return await self._post(execution_id, indexes, body)
+
+        results = await asyncio.gather(
+            *(one(*chunk) for chunk in self._chunks(entries)), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            for kind in (lambda e: not isinstance(e, SinkError), lambda e: isinstance(e, TransientSinkError)):
+                first = next((e for e in failures if kind(e)), None)
+                if first is not None:
+                    raise first
+            raise failures[0]
+        return SendResult(sum(r[0] for r in results), sum(r[1] for r in results))
+
+    async def _post(self, execution_id: str, indexes: list[int], body: bytes) -> tuple[int, int]:
+        assert self._client is not None
+        url = f"{self._base_url}/v2/executions/{quote(execution_id, safe='')}/logs"
+        try:
+            response = await self._client.post(
+                url,
+                content=body,
+                headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
+            )
+        except httpx.TransportError as exc:  # connect/read/write errors and timeouts
+            raise TransientSinkError(f"POST {url} failed: {exc!r}") from exc
+        status = response.status_code
+        if status < 300:
+            got = response.json()
+            return got.get("inserted", 0), got.get("duplicates", 0)
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        message = f"HTTP {status} from {url}: {detail}"
+        if status in (408, 425, 429) or status >= 500:
+            raise TransientSinkError(message)
+        if status == 404:
+            raise PermanentSinkError(message, execution_id=execution_id)
+        m = _INDEX.search(str(detail))
+        index = indexes[int(m.group(1))] if m and int(m.group(1)) < len(indexes) else None
+        x = _MISSING_EXECUTION.search(str(detail))
+        raise PermanentSinkError(message, index=index, execution_id=execution_id if x else None)

@@ -237,9 +237,10 @@ class WorkflowLogger:
         """Put one entry (the append_execution_logs fields) into the buffer."""
         if self._state is _State.CLOSED:
             raise RuntimeError("Cannot log through a WorkflowLogger once it has been closed.")
+        # Only what must be taken now (the id and the moment); redaction, the size cap and formatting
+        # happen on the flusher, off the caller's thread.
         entry.setdefault("id", str(uuid7()))
-        entry.setdefault("created_at", datetime.now(UTC).isoformat())
-        prepared = self.redactor.prepare(entry)
+        entry.setdefault("created_at", time.time())
         wake = False
         dropped_now = 0
         with self._space:
@@ -267,10 +268,8 @@ class WorkflowLogger:
                     self._space.wait(0.5)
                     if self._state is _State.CLOSED:
                         raise RuntimeError("WorkflowLogger closed while waiting for buffer space")
-            self._buffer.append((time.monotonic(), prepared.entry))
+            self._buffer.append((time.monotonic(), entry))
             self._stats.enqueued += 1
-            self._stats.truncated += prepared.truncated
-            self._stats.redacted += prepared.redacted
             size = len(self._buffer)
             wake = size == 1 or size == self.batch_size
             dropped_total = self._stats.dropped
@@ -367,7 +366,30 @@ class WorkflowLogger:
                     self._done += len(batch)
                 self._resolve_waiters()
 
+    def _prepare(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Redact, cap at the entry size limit and format the timestamps of a batch about to be sent."""
+        prepared = []
+        truncated = redacted = 0
+        for entry in batch:
+            created = entry.get("created_at")
+            if isinstance(created, float):
+                entry["created_at"] = datetime.fromtimestamp(created, UTC).isoformat()
+            p = self.redactor.prepare(entry)
+            truncated += p.truncated
+            redacted += p.redacted
+            prepared.append(p.entry)
+        with self._lock:
+            self._stats.truncated += truncated
+            self._stats.redacted += redacted
+        return prepared
+
     async def _send(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            batch = self._prepare(batch)
+        except Exception as exc:  # a bug in a redaction pattern: report the batch, keep the flusher
+            logger_.exception("workflow logs: preparing a batch failed")
+            self._fail(batch, repr(exc), counted=False)
+            return
         started = time.monotonic()
         attempt = 0
         failed = False
