@@ -104,6 +104,14 @@ async def main(args: argparse.Namespace) -> int:
         admin, where = await resolve_admin_url(os.environ.get("BENCH_DATABASE_URL"), Path(tmp) / "data")
         async with scratch_database(admin, prefix="wl_bench_sdk") as url:
             await migrate(url, supabase_shim=True)
+            if args.broadcast != "inline":
+                conn = await asyncpg.connect(url)
+                try:  # new sessions of this database pick it up (the writers connect after this)
+                    db = await conn.fetchval("select current_database()")
+                    await conn.execute(f"alter database \"{db}\" set workflow_logs.broadcast = '{args.broadcast}'")
+                finally:
+                    await conn.close()
+            report["broadcast"] = args.broadcast
             print(f"Loading {args.preload:,} logs ({where}) ...")
             report["load"] = await load(url, args.preload, 100_000)
             secret = secrets.token_urlsafe(32)
@@ -127,7 +135,8 @@ async def main(args: argparse.Namespace) -> int:
     report["ratio_to_copy"] = {k: round(v / floor, 2) for k, v in med.items()}
     report["elapsed_s"] = round(time.monotonic() - t0, 1)
     print_table(
-        f"SDK writer throughput ({args.logs:,} logs per path, 50 running executions, median of {args.rounds} rounds)",
+        f"SDK writer throughput ({args.logs:,} logs per path, 50 running executions, median of {args.rounds} rounds,"
+        f" broadcast={args.broadcast})",
         ["path", "logs/s", "rounds", "x COPY", "target"],
         [
             ["raw COPY, 500-row batches (floor)", f"{med['copy']:,}", " / ".join(f"{v:,}" for v in report["rounds"]["copy"]), "1.00", ""],
@@ -150,6 +159,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--logs", type=int, default=100_000, help="logs written per path per round")
     p.add_argument("--preload", type=int, default=300_000, help="logs in the table before writing")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--broadcast", choices=["inline", "hint", "off"], default="inline",
+                   help="workflow_logs.broadcast for the run (Realtime Broadcast of new logs)")
     return p.parse_args()
 
 

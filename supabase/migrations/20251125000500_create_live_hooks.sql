@@ -10,6 +10,8 @@
 --      execution to the private topic `execution:<execution_id>`, event `logs`, carrying the new
 --      LogEntry objects when the batch is small (<= 100 entries and <= 64 KB) and otherwise only the
 --      seq range to fetch with get_execution_logs(after => ...); event `status` on status changes.
+--      The setting `workflow_logs.broadcast` ('inline' by default, 'hint' = seq range only, 'off')
+--      lets a deployment that reads through the bridge skip writing every small batch twice.
 --      A policy on realtime.messages lets only the execution's owner join the topic.
 --    * postgres_changes: the logs and executions tables are in the supabase_realtime publication.
 
@@ -52,7 +54,13 @@ set search_path = ''
 as $$
 declare
   sent bigint;
+  mode text := coalesce(nullif(current_setting('workflow_logs.broadcast', true), ''), 'inline');
 begin
+  -- Deployments that read through the bridge only can turn Broadcast off, or keep the hint without the
+  -- entries: `alter database ... set workflow_logs.broadcast = 'off' | 'hint' | 'inline'` (default).
+  if mode = 'off' then
+    return null;
+  end if;
   -- Two grouped passes over the statement's rows, whatever the number of executions it touched.
   -- (The size is only measured for the small groups that may be sent inline.)
   with per_execution as (
@@ -64,7 +72,7 @@ begin
     select r.execution_id, jsonb_agg(workflow_logs_private.log_entry(r) order by r.seq) as logs
     from new_rows r
     join per_execution g on g.execution_id = r.execution_id
-    where g.n <= 100
+    where g.n <= 100 and mode <> 'hint'
     group by r.execution_id
     having sum(pg_column_size(r.*)) <= 65536
   )

@@ -3,7 +3,7 @@
 -- Realtime checks (with realtime.topic set) when a client joins the topic.
 begin;
 set local search_path = public, extensions;
-select plan(23);
+select plan(25);
 
 -- =============================================================================================
 -- Fixtures (as postgres)
@@ -136,5 +136,24 @@ select is_empty($$ select 1 from realtime.messages where topic like 'execution:p
                 'anon, topic of the owner''s execution: nothing');
 reset role;
 
+-- workflow_logs.broadcast: 'hint' sends the seq range without entries, 'off' sends nothing
+reset role;
+select set_config('workflow_logs.broadcast', 'hint', true);
+create temp table hinted as
+select public.append_execution_logs(jsonb_build_array(jsonb_build_object(
+  'execution_id', (select execution_id from public.workflow_executions order by created_at limit 1),
+  'event_type', 'step_output', 'message', 'hinted'))) ->> 'last_seq' as last_seq;
+select is((select jsonb_build_object('logs', m.payload -> 'logs', 'count', m.payload -> 'count')
+           from realtime.messages m
+           where m.event = 'logs' and m.payload ->> 'last_seq' = (select last_seq from hinted)),
+          '{"logs": null, "count": 1}'::jsonb,
+          'broadcast = hint: a message with the seq range and no entries');
+select set_config('workflow_logs.broadcast', 'off', true);
+select is((select count(*)::int from realtime.messages where payload ->> 'last_seq' = (
+             public.append_execution_logs(jsonb_build_array(jsonb_build_object(
+               'execution_id', (select execution_id from public.workflow_executions order by created_at limit 1),
+               'event_type', 'step_output', 'message', 'silent'))) ->> 'last_seq')), 0,
+          'broadcast = off: no message');
+select set_config('workflow_logs.broadcast', '', true);
 select * from finish();
 rollback;
