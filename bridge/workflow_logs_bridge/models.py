@@ -10,109 +10,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-
-class LogEntry(BaseModel):
-    id: str
-    seq: int = Field(description="Position in the log; the cursor (after=) and the SSE event id")
-    timestamp: str = Field(description="ISO 8601")
-    event_type: str
-    message: str = Field(description="user_friendly_message when set, else the technical message")
-    level: Literal["debug", "info", "warning", "error", "critical"]
-    data: dict[str, Any]
-    log_category: Literal["business", "technical"]
-    display_priority: int
-    is_milestone: bool
-    node_id: str | None = None
-    node_name: str | None = None
-    node_type: str | None = None
-    step_number: int | None = None
-    total_steps: int | None = None
-    progress_percentage: float | None = None
-    duration_seconds: int | None = None
-    technical_message: str | None = None
-    stack_trace: str | None = None
-    technical_details: dict[str, Any] | None = None
-    performance_metrics: dict[str, Any] | None = None
+from workflow_logs import _models as _contract
 
 
-class PaginationInfo(BaseModel):
-    limit: int
-    offset: int
-    has_more: bool
-    next_cursor: int | None = Field(description="Pass back as `after` for the next page")
+# The contract's models are defined once, in the SDK that parses them; the bridge documents the same
+# classes (under the design's names where the OpenAPI schema should carry them).
+LogEntry = _contract.LogEntry
+PaginationInfo = _contract.PaginationInfo
+LogsResponse = _contract.LogsResponse
+Milestone = _contract.Milestone
+NodeSummary = _contract.NodeSummary
+Timeline = _contract.Timeline
+ExecutionInfo = _contract.ExecutionInfo
+ExecutionSummary = _contract.ExecutionSummary
+RecentSummary = _contract.RecentSummary
 
 
-class LogsResponse(BaseModel):
-    execution_id: str
-    logs: list[LogEntry]
-    total_count: int
-    pagination: PaginationInfo
+class LogsSummaryResponse(_contract.LogsSummary):
+    """The design's LogsSummaryResponse."""
 
 
-class Milestone(BaseModel):
-    timestamp: str
-    message: str
-    event_type: str
-    seq: int
-
-
-class NodeSummary(BaseModel):
-    node_name: str
-    logs_count: int
-    step_number: int | None = None
-    status: Literal["running", "completed", "failed"]
-    node_type: str | None = None
-    duration_seconds: int | None = None
-    first_log: str | None = None
-    last_log: str | None = None
-
-
-class Timeline(BaseModel):
-    first_log: str | None
-    last_log: str | None
-    duration_estimate: float | None = None
-
-
-class LogsSummaryResponse(BaseModel):
-    execution_id: str
-    status: str
-    total_logs: int
-    log_levels: dict[str, int]
-    event_types: dict[str, int]
-    log_categories: dict[str, int]
-    milestones: list[Milestone]
-    nodes: dict[str, NodeSummary]
-    timeline: Timeline
-
-
-class ExecutionInfo(BaseModel):
-    execution_id: str
-    status: str
-    start_time: str
-    end_time: str | None = None
-    duration: str | None = Field(default=None, description="ISO 8601 duration, e.g. PT5M0S")
-    error_message: str | None = None
-
-
-class ExecutionSummary(ExecutionInfo):
-    total_logs: int
-    error_count: int
-
-
-class RecentSummary(BaseModel):
-    total_logs: int
-    error_count: int
-    warning_count: int
-    milestone_count: int
-
-
-class RecentLogsResponse(BaseModel):
-    workflow_id: str
-    latest_execution: ExecutionInfo | None
-    logs: list[LogEntry]
-    summary: RecentSummary
-    other_executions: list[ExecutionSummary] | None = None
-    total_executions: int | None = None
+class RecentLogsResponse(_contract.RecentLogs):
+    """The design's RecentLogsResponse."""
 
 
 class AppendResponse(BaseModel):

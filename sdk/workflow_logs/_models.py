@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 __all__ = [
     "LogEntry",
     "Pagination",
+    "PaginationInfo",
     "LogsResponse",
     "Milestone",
     "NodeSummary",
@@ -66,18 +67,23 @@ class LogEntry(_Model):
     is_realtime: bool | None = None  # set on logs that arrive over SSE
 
 
-class Pagination(_Model):
+class PaginationInfo(_Model):
+    """The design's PaginationInfo, plus next_cursor (pass it back as `after`)."""
+
     limit: int
     offset: int
     has_more: bool
     next_cursor: int | None = None
 
 
+Pagination = PaginationInfo
+
+
 class LogsResponse(_Model):
     execution_id: str
     logs: list[LogEntry]
     total_count: int
-    pagination: Pagination
+    pagination: PaginationInfo
 
 
 class Milestone(_Model):
