@@ -22,13 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -43,32 +39,11 @@ import pytest_asyncio
 from httpx_sse import aconnect_sse
 
 import factories
+from bridge_process import free_port, spawn, wait_answering
 from workflow_logs_bridge.auth import mint_token
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
-
-# The bridge as `workflow-logs serve` runs it (JSON logs on stderr, no uvicorn access log), with the
-# settings given as JSON in the environment.
-_RUNNER = """
-import json, os, sys
-import uvicorn
-from workflow_logs_bridge.app import create_app
-from workflow_logs_bridge.observability import configure_logging
-from workflow_logs_bridge.settings import Settings
-
-configure_logging("INFO")
-settings = Settings(**json.loads(os.environ["BRIDGE_TEST_SETTINGS"]))
-uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[1]), access_log=False,
-            log_config=None, timeout_graceful_shutdown=10)
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class Bridge:
@@ -91,21 +66,6 @@ class Bridge:
         return self.proc.returncode
 
 
-async def wait_answering(url: str, proc: subprocess.Popen, log_path: Path) -> None:
-    """Until /health answers at all (200, or 503 for a bridge whose database is down)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    async with httpx.AsyncClient(base_url=url, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"bridge exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                await client.get("/health")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError(f"bridge did not answer within {START_TIMEOUT}s:\n{log_path.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="session")
 def jwt_secret() -> str:
     return secrets.token_urlsafe(48)
@@ -126,15 +86,7 @@ def start_bridge(jwt_secret: str, tmp_path_factory):
         settings.update(overrides)
         port = free_port()
         log_path = tmp_path_factory.mktemp("bridge") / "stderr.log"
-        env = dict(os.environ, BRIDGE_TEST_SETTINGS=json.dumps(settings))
-        with open(log_path, "wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _RUNNER, str(port)],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO,
-            )
+        proc = spawn(port, settings, log_path)
         bridge = Bridge(f"http://127.0.0.1:{port}", proc, log_path, settings)
         try:
             await wait_answering(bridge.url, proc, log_path)

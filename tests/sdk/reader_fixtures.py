@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import secrets
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,34 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 
 import factories
+from bridge_process import free_port, spawn, wait_answering
 from workflow_logs_bridge.auth import mint_token
 
 REPO = Path(__file__).resolve().parents[2]
-
-_RUNNER = """
-import json, os, sys
-import uvicorn
-from workflow_logs_bridge.app import create_app
-from workflow_logs_bridge.observability import configure_logging
-from workflow_logs_bridge.settings import Settings
-
-configure_logging("WARNING")
-settings = Settings(**json.loads(os.environ["BRIDGE_TEST_SETTINGS"]))
-uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[1]), access_log=False,
-            log_config=None, timeout_graceful_shutdown=5)
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class ReaderBridge:
@@ -93,27 +69,12 @@ def reader_bridge_factory(reader_secret: str, database_url: str, tmp_path_factor
             "WORKFLOW_LOGS_STREAM_PING_SECONDS": 1,
             **overrides,
         }
-        port = port or _free_port()
+        port = port or free_port()
         log_path = tmp_path_factory.mktemp("reader-bridge") / "stderr.log"
-        env = dict(os.environ, BRIDGE_TEST_SETTINGS=json.dumps(settings))
-        with open(log_path, "wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _RUNNER, str(port)], stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO
-            )
+        proc = spawn(port, settings, log_path, log_level="WARNING")
         bridge = ReaderBridge(f"http://127.0.0.1:{port}", port, proc, log_path)
         try:
-            deadline = time.monotonic() + 20
-            async with httpx.AsyncClient(base_url=bridge.url, timeout=2) as client:
-                while True:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"bridge exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-                    try:
-                        await client.get("/health")
-                        break
-                    except httpx.TransportError:
-                        if time.monotonic() > deadline:
-                            raise RuntimeError(f"bridge did not answer:\n{log_path.read_text()[-3000:]}") from None
-                        await asyncio.sleep(0.05)
+            await wait_answering(bridge.url, proc, log_path)
             yield bridge
         finally:
             await bridge.stop()

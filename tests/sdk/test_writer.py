@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from typing import Any
 import anyio
 import asyncpg
 import factories
-import httpx
+from bridge_process import free_port, spawn, wait_answering
 import pytest
 import pytest_asyncio
 from workflow_logs._handler import WorkflowLogHandler
@@ -700,36 +699,13 @@ async def test_an_execution_handle_entered_by_concurrent_tasks_restores_each_tas
 # =============================================================================================
 # HttpSink against a real bridge
 # =============================================================================================
-_RUNNER = """
-import json, os, sys
-import uvicorn
-from workflow_logs_bridge.app import create_app
-from workflow_logs_bridge.settings import Settings
-settings = Settings(**json.loads(os.environ["BRIDGE_TEST_SETTINGS"]))
-uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_config=None)
-"""
-
-
-def _spawn_bridge(port: int, settings: dict[str, Any], log_path: Path) -> subprocess.Popen:
-    with open(log_path, "wb") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-c", _RUNNER, str(port)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, BRIDGE_TEST_SETTINGS=json.dumps(settings)),
-            cwd=REPO,
-        )
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def writer_bridge(database_url: str, tmp_path_factory) -> AsyncIterator[tuple[str, str]]:
     """A bridge subprocess (as tests/bridge/conftest.py starts them); yields (url, service key)."""
     from workflow_logs_bridge.auth import mint_token
 
     secret = uuid.uuid4().hex + uuid.uuid4().hex
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings = {
         "DATABASE_URL": database_url,
         "SUPABASE_JWT_SECRET": secret,
@@ -737,18 +713,10 @@ async def writer_bridge(database_url: str, tmp_path_factory) -> AsyncIterator[tu
         "WORKFLOW_LOGS_POOL_MIN": 1,
     }
     log_path = tmp_path_factory.mktemp("writer-bridge") / "stderr.log"
-    proc = _spawn_bridge(port, settings, log_path)
+    proc = spawn(port, settings, log_path, log_level="WARNING")
     url = f"http://127.0.0.1:{port}"
     try:
-        with anyio.fail_after(20):
-            async with httpx.AsyncClient(base_url=url, timeout=2) as client:
-                while True:
-                    assert proc.poll() is None, log_path.read_text()[-4000:]
-                    try:
-                        await client.get("/health")
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.05)
+        await wait_answering(url, proc, log_path)
         yield url, mint_token(secret, sub=None, role="service_role")
     finally:
         proc.send_signal(signal.SIGTERM)
