@@ -313,17 +313,9 @@ async def test_explain_when_owner_reads_logs_directly_then_policy_subplan_uses_w
 # =============================================================================================
 # The plans the API really runs (auto_explain, nested statements)
 # =============================================================================================
-async def require_auto_explain(conn: asyncpg.Connection) -> None:
-    try:
-        await conn.execute("load 'auto_explain'")
-    except (asyncpg.UndefinedFileError, asyncpg.InsufficientPrivilegeError) as exc:
-        pytest.skip(f"auto_explain is not available: {exc}")
-
-
 async def api_plans(volume: Volume, call: str, *arguments: Any) -> list[dict[str, Any]]:
     """Call the SQL API as the owner and collect the plan nodes of every statement it ran."""
     async with volume.pool.acquire() as conn:
-        await require_auto_explain(conn)
         async with factories.auto_explain(conn) as plans:
             async with as_role(conn, "authenticated", claims_for("authenticated", volume.owner)):
                 await conn.fetchval(call, *arguments)

@@ -255,10 +255,6 @@ async def test_broadcast_when_one_statement_writes_200_executions_then_the_batch
     row load over 6,000 executions took ~50 s).
     """
     async with admin_pool.acquire() as conn:
-        try:
-            await conn.execute("load 'auto_explain'")
-        except (asyncpg.UndefinedFileError, asyncpg.InsufficientPrivilegeError) as exc:
-            pytest.skip(f"auto_explain is not available: {exc}")
         run = await factories.make_run(conn)
         executions = [run.execution_id] + [
             await factories.make_execution(conn, run.workflow_id) for _ in range(199)

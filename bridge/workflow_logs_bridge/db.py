@@ -109,21 +109,24 @@ class Database:
 # ------------------------------------------------------------------------------------------------
 # SQL API calls (one function per call; routes never hold SQL)
 # ------------------------------------------------------------------------------------------------
-async def execution_logs(conn: asyncpg.Connection, execution_id: str, q: LogsQuery) -> tuple[str | None, str]:
-    """(the execution's status, LogsResponse JSON) read in one statement, so the ETag and the page agree."""
+async def execution_logs(conn: asyncpg.Connection, execution_id: str, q: LogsQuery) -> tuple[str | None, bool, str]:
+    """(the execution's status, whether it is finished, LogsResponse JSON) read in one statement, so the
+    ETag and the page agree."""
     row = await conn.fetchrow(
         """
-        select (select we.status from public.workflow_executions we where we.execution_id = $1) as status,
+        select we.status, coalesce(workflow_logs_private.is_finished(we.status), false) as finished,
                public.get_execution_logs(
                  execution_id => $1, "limit" => $2, "offset" => $3, level => $4,
                  start_time => $5, end_time => $6, after => $7, category => $8,
                  node_id => $9, event_type => $10, milestones_only => $11, min_priority => $12
                )::text as page
+        from (select 1) one
+        left join public.workflow_executions we on we.execution_id = $1
         """,
         execution_id, q.limit, q.offset, q.level, q.start_time, q.end_time, q.after,
         q.category, q.node_id, q.event_type, q.milestones_only, q.min_priority,
     )
-    return row["status"], row["page"]
+    return row["status"], row["finished"], row["page"]
 
 
 async def execution_summary(conn: asyncpg.Connection, execution_id: str) -> str:

@@ -322,7 +322,6 @@ class Hub:
         except asyncpg.PostgresError as exc:
             log.warning("shared read of %d executions failed: %s", len(tails), exc)
             self._retry_later(tails)
-            return
         except Exception as exc:  # connection lost, pool state errors...: never let the reader die
             log.warning("shared read cannot reach the database: %r", exc)
             self._retry_later(tails)

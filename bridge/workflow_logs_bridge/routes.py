@@ -30,7 +30,6 @@ router = APIRouter()
 
 JSON = "application/json"
 MAX_SEQ = 2**63 - 1
-FINISHED = frozenset({"SUCCESS", "ERROR", "CANCELED", "TIMEOUT"})
 SSE_DOC = {
     200: {
         "description": "text/event-stream of `data: {event_type: LOG|COMPLETE|ERROR, session_id, is_final, data, "
@@ -86,8 +85,8 @@ async def get_execution_logs(
         limit, offset, level, start_time, end_time, after, category, node_id, event_type, milestones_only, min_priority
     )
     async with db.as_caller(claims) as conn:
-        status, page_text = await data.execution_logs(conn, execution_id, query)
-    if status not in FINISHED:
+        status, finished, page_text = await data.execution_logs(conn, execution_id, query)
+    if not finished:
         return _json(page_text, {"Cache-Control": "no-store"})
     # A finished execution's page is stable; late logs change its content (total_count, rows) and a new
     # status changes the key, so the hash of both is an exact validator.

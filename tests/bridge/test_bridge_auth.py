@@ -268,6 +268,19 @@ async def test_rs256_token_not_from_the_jwks_is_401(jwks_bridge, world, rsa_keys
     assert reason in r.json()["detail"], r.json()
 
 
+async def test_rs256_token_when_the_jwks_cannot_be_fetched_is_503_not_401(start_bridge, database_url, world, rsa_keys):
+    from bridge_process import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/auth/v1/.well-known/jwks.json"  # nothing listens there
+    async with start_bridge(database_url, SUPABASE_JWKS_URL=dead) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=15) as c:
+            r = await c.get(f"/v2/workflows/executions/{world.finished}/logs",
+                            headers={"Authorization": f"Bearer {rs256(rsa_keys['trusted'], world)}"})
+    assert r.status_code == 503, r.text[:300]
+    assert r.headers["Retry-After"]
+    assert "JWKS" in r.json()["detail"]
+
+
 # =============================================================================================
 # Access revoked while a stream is open
 # =============================================================================================
