@@ -9,7 +9,6 @@ user_friendly_message and stack_trace plus the binary jsonb size of the three JS
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -50,8 +49,14 @@ DEFAULT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
-# Any default pattern can only match where one of these appears: texts without them skip the patterns.
-_DEFAULT_TRIGGER = re.compile(r"(?i)bearer|eyJ|postgres|api_?key|token|passw|secret")
+# Any default pattern can only match where one of these appears (case-insensitively): texts without
+# them skip the patterns. Substring tests on the lowered text cost ~0.7 µs; one regex alternation, ~7 µs.
+_DEFAULT_TRIGGERS = ("bearer", "eyj", "postgres", "api", "token", "passw", "secret")
+
+
+def _may_hold_default_secret(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in _DEFAULT_TRIGGERS)
 
 TEXT_FIELDS = ("message", "user_friendly_message", "stack_trace")
 JSON_FIELDS = ("data", "technical_details", "performance_metrics")
@@ -125,7 +130,7 @@ class Redactor:
     def redact_text(self, text: str) -> str:
         if not self.enabled:
             return text
-        patterns = self.patterns if _DEFAULT_TRIGGER.search(text) else self.patterns[len(DEFAULT_PATTERNS):]
+        patterns = self.patterns if _may_hold_default_secret(text) else self.patterns[len(DEFAULT_PATTERNS):]
         for pattern, replacement in patterns:
             text = pattern.sub(replacement, text)
         return text
@@ -177,7 +182,9 @@ class Redactor:
 
 def _surely_within(entry: dict[str, Any], limit: int) -> bool:
     """A cheap bound that settles the common small entry without measuring jsonb sizes: at most 4
-    bytes per character of text, and a jsonb value never larger than 8x its JSON text plus headers."""
+    bytes per character of text, and a cleaned (JSON-safe) value's jsonb never larger than 8x its
+    Python repr plus headers (repr is never shorter than the JSON text but for escapes of non-ASCII
+    characters, which the 4 bytes per character already cover; it is 5x cheaper than json.dumps)."""
     total = 0
     for f in TEXT_FIELDS:
         v = entry.get(f)
@@ -186,7 +193,7 @@ def _surely_within(entry: dict[str, Any], limit: int) -> bool:
     for f in JSON_FIELDS:
         v = entry.get(f)
         if v:
-            total += 8 * len(json.dumps(v, default=str)) + 64
+            total += 8 * len(repr(v)) + 64
         else:
             total += 16
     return total <= limit

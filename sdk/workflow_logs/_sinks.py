@@ -123,11 +123,37 @@ class PostgresSink:
         return self._pool
 
     async def open(self) -> None:
+        """Open the pool (when the sink owns it) and check that its role may write logs.
+
+        Raises PermanentSinkError at once when the role can neither become service_role nor is it:
+        better a clear error when the worker starts than every batch refused later."""
         if self._pool is None:
             try:
                 self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=2)
             except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 raise TransientSinkError(f"cannot connect to the database: {exc}") from exc
+        try:
+            async with self._pool.acquire(timeout=self._timeout) as conn:
+                await self._check_role(conn)
+        except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+            pass  # the database is away for now: the first send decides, and retries meanwhile
+        except PermanentSinkError:
+            await self.aclose()
+            raise
+
+    async def _check_role(self, conn: asyncpg.Connection) -> None:
+        if self._switch_role is not None:
+            return
+        user, is_service, may_become = await conn.fetchrow(
+            "select current_user::text, current_user = 'service_role',"
+            " pg_has_role(current_user, 'service_role', 'member')"
+        )
+        if not is_service and not may_become:
+            raise PermanentSinkError(
+                f"database role {user!r} may not write logs: connect as a member of service_role"
+                " (or with the session role service_role)"
+            )
+        self._switch_role = not is_service
 
     async def aclose(self) -> None:
         if self._own_pool and self._pool is not None:
@@ -156,11 +182,7 @@ class PostgresSink:
         assert self._pool is not None
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn:
-                if self._switch_role is None:
-                    self._switch_role = await conn.fetchval(
-                        "select current_user <> 'service_role'"
-                        " and pg_has_role(current_user, 'service_role', 'member')"
-                    )
+                await self._check_role(conn)
                 if not self._switch_role:
                     return json.loads(await conn.fetchval(_APPEND_SQL, payload, timeout=self._timeout))
                 async with conn.transaction():

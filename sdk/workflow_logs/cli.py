@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TextIO
 
 import typer
 from rich.console import Console
@@ -336,13 +338,34 @@ def export(
             with open(sys.stdout.fileno(), "w", encoding="utf-8", newline="", closefd=False) as stream:
                 written = asyncio.run(run(stream))
         else:
-            with open(output, "w", encoding="utf-8", newline="") as stream:
-                written = asyncio.run(run(stream))
+            written = _write_atomically(output, run)
     except WorkflowLogsError as exc:
         _fail(escape(str(exc)))
     except OSError as exc:
         _fail(escape(f"cannot write {output}: {exc}"))
     err.print(f"exported {written} logs" + (f" to {escape(str(output))}" if output else ""))
+
+
+def _write_atomically(output: Path, run: Callable[[TextIO], Coroutine[Any, Any, int]]) -> int:
+    """Run `run(stream)` into a temporary file beside `output` and move it into place only when it
+    succeeds: a failed or interrupted export leaves neither an empty nor a partial file (nor clobbers
+    an earlier export of the same name)."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent or ".")
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as stream:
+            written = asyncio.run(run(stream))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give it the mode open() would have
+        os.replace(tmp, output)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return written
 
 
 def main() -> None:

@@ -118,6 +118,38 @@ async def test_a_missing_token_is_one_error_line(reader_bridge, reader_world):
     assert err.decode().strip().startswith("error: no token")
 
 
+async def test_a_failed_export_leaves_no_file_and_keeps_an_earlier_export(reader_bridge, reader_world, tmp_path):
+    fresh = tmp_path / "fresh.jsonl"
+    code, _, err = await run_cli(
+        "export", reader_world.finished, "-o", str(fresh), env=env_for(reader_bridge, "not-a-token"), timeout=20
+    )
+    assert code != 0 and "401" in err
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one
+
+    earlier = tmp_path / "earlier.jsonl"
+    earlier.write_text("kept\n")
+    code, _, err = await run_cli(
+        "export", "00000000-0000-4000-8000-00000000dead", "-o", str(earlier),
+        env=env_for(reader_bridge, reader_world.token()), timeout=20,
+    )
+    assert code != 0 and "404" in err
+    assert earlier.read_text() == "kept\n"
+    assert [f.name for f in tmp_path.iterdir()] == ["earlier.jsonl"]
+
+    code, _, err = await run_cli(
+        "export", reader_world.finished, "-o", str(earlier), env=env_for(reader_bridge, reader_world.token())
+    )
+    assert code == 0, err
+    assert [json.loads(line)["seq"] for line in earlier.read_text().splitlines()] == await reader_world.seqs(
+        reader_world.finished
+    )
+    assert earlier.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 async def test_export_of_100000_logs_to_jsonl_and_csv_has_every_seq_once(reader_bridge, reader_world, admin_pool, tmp_path):

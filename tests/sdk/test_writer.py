@@ -582,6 +582,42 @@ async def test_batches_are_cut_by_count_and_by_age():
 # =============================================================================================
 # The sync facade
 # =============================================================================================
+async def test_the_next_batch_is_prepared_while_one_send_is_in_flight_and_sends_never_overlap():
+    events: list[str] = []
+    in_flight = 0
+
+    class Watching(MemorySink):
+        async def send(self, entries):
+            nonlocal in_flight
+            in_flight += 1
+            assert in_flight == 1, "two sends in flight at once"
+            events.append(f"send {entries[0]['message']}")
+            try:
+                return await super().send(entries)
+            finally:
+                in_flight -= 1
+                events.append(f"sent {entries[0]['message']}")
+
+    class NotingRedactor(Redactor):
+        def prepare(self, entry):
+            if entry["message"].endswith("0"):
+                events.append(f"prepare {entry['message']}")
+            return super().prepare(entry)
+
+    sink = Watching(delay=0.05)
+    async with WorkflowLogger(sink, batch_size=10, redactor=NotingRedactor(), **FAST) as logger:
+        log = logger.execution("e")
+        for i in range(30):
+            log.info(f"m{i}")
+        with anyio.fail_after(10):
+            await logger.flush()
+    assert [e["message"] for e in sink.entries] == [f"m{i}" for i in range(30)]  # log order kept
+    # batch 2 was prepared after batch 1 went out and before it came back; likewise batch 3
+    assert events.index("prepare m10") < events.index("sent m0")
+    assert events.index("send m0") < events.index("prepare m10")
+    assert events.index("prepare m20") < events.index("sent m10")
+
+
 async def test_sync_facade_from_threads_writes_every_step_to_the_database(
     database_url, admin_pool, execution_id
 ):
@@ -678,6 +714,68 @@ async def test_postgres_sink_on_a_callers_pool_with_json_codecs(admin_pool, exec
     assert not admin_pool._closed  # the sink does not close a pool it was given
     rows = await rows_of(admin_pool, execution_id)
     assert [(r["message"], r["data"]) for r in rows] == [("via the caller's pool", {"n": 1})]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def login_role(admin_pool) -> AsyncIterator[Any]:
+    """Makes login roles for the test (cluster-wide, so uniquely named) and drops them afterwards."""
+    made: list[str] = []
+
+    async def make(*, member_of_service_role: bool) -> str:
+        name = f"wl_worker_{uuid.uuid4().hex[:8]}"
+        async with admin_pool.acquire() as conn:
+            await conn.execute(f"create role {name} login noinherit")
+            if member_of_service_role:
+                await conn.execute(f"grant service_role to {name}")
+        made.append(name)
+        return name
+
+    yield make
+    async with admin_pool.acquire() as conn:
+        for name in made:
+            await conn.execute(f"drop role if exists {name}")
+
+
+def _as_login(database_url: str, role: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database_url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+
+
+async def test_postgres_sink_as_a_login_role_that_may_become_service_role(database_url, admin_pool, execution_id, login_role):
+    # Supabase's own `postgres` and a dedicated worker role are members of service_role without being it
+    role = await login_role(member_of_service_role=True)
+    async with WorkflowLogger(PostgresSink(_as_login(database_url, role)), **FAST) as logger:
+        logger.execution(execution_id).info("from a worker role")
+        await logger.flush()
+        assert logger.stats.sent == 1
+    assert [r["message"] for r in await rows_of(admin_pool, execution_id)] == ["from a worker role"]
+
+
+async def test_postgres_sink_on_a_pool_whose_sessions_already_are_service_role(database_url, admin_pool, execution_id, login_role):
+    role = await login_role(member_of_service_role=True)
+    pool = await asyncpg.create_pool(
+        _as_login(database_url, role), min_size=1, max_size=1, server_settings={"role": "service_role"}
+    )
+    try:
+        assert await pool.fetchval("select current_user") == "service_role"
+        async with WorkflowLogger(PostgresSink(pool=pool), **FAST) as logger:
+            logger.execution(execution_id).info("plain call as service_role")
+            await logger.flush()
+            assert logger.stats.sent == 1 and logger.stats.failed_entries == 0
+    finally:
+        await pool.close()
+    assert [r["message"] for r in await rows_of(admin_pool, execution_id)] == ["plain call as service_role"]
+
+
+async def test_postgres_sink_refuses_at_open_a_role_that_may_not_write_logs(database_url, login_role):
+    role = await login_role(member_of_service_role=False)
+    logger = WorkflowLogger(PostgresSink(_as_login(database_url, role)), **FAST)
+    with pytest.raises(PermanentSinkError, match=rf"role '{role}' may not write logs.*service_role"):
+        await logger.open()
+    assert logger.sink.pool is None  # the sink closed the pool it had opened
 
 
 async def test_an_execution_handle_entered_by_concurrent_tasks_restores_each_tasks_context():
