@@ -48,11 +48,14 @@ select results_eq(
       ('stack_trace', 'text', false, null, ''),
       ('performance_metrics', 'jsonb', false, '''{}''::jsonb', ''),
       ('created_at', 'timestamp with time zone', true, 'now()', ''),
-      ('seq', 'bigint', true, null, 'a')
+      ('seq', 'bigint', true, null, 'a'),
+      ('expires_on', 'date', true,
+       '(workflow_logs_private.utc_today() + workflow_logs_private.default_retention_days())', '')
   $$,
-  'workflow_execution_logs has the seed-design 3.1 columns (name, type, nullability, default) in order, plus seq bigint generated always as identity'
+  'workflow_execution_logs has the seed-design 3.1 columns (name, type, nullability, default) in order, plus seq bigint generated always as identity and the partition key expires_on'
 );
-select col_is_pk('public', 'workflow_execution_logs', 'id', 'workflow_execution_logs.id is the primary key');
+select col_is_pk('public', 'workflow_execution_logs', array['id', 'expires_on'],
+                 'workflow_execution_logs'' primary key is (id, expires_on): a partitioned table''s key holds the partition key');
 select col_type_is('public', 'workflow_execution_logs', 'event_type', 'public', 'log_event_type_enum',
                    'event_type is public.log_event_type_enum');
 select col_type_is('public', 'workflow_execution_logs', 'level', 'public', 'log_level_enum',

@@ -1,0 +1,436 @@
+-- Retention without bulk deletes: workflow_execution_logs becomes a table partitioned by the day its
+-- rows expire.
+--
+-- Why by expiry, not by creation time: retention is per workflow (workflows.log_retention_days, else
+-- the setting workflow_logs.retention_days, else 30 days). A row's `expires_on` is the UTC day of its
+-- created_at plus its workflow's retention, fixed when it is written, so every row of a partition
+-- expires on the same day and expiry is `drop table` of whole partitions, for every retention at once:
+-- no DELETE, no bloat, no vacuum debt. (Partitions by creation day would need deletes inside them for
+-- every workflow whose retention is shorter than the longest.) A changed retention applies to logs
+-- written after the change.
+--
+-- Layout:
+-- * partitions live in the schema workflow_logs_partitions, which the API roles cannot use (PostgREST
+--   never exposes a partition, and a partition's grants or RLS never matter: reads and writes go through
+--   the parent, whose privileges and policies apply);
+-- * one partition per expiry day, `workflow_execution_logs_pYYYYMMDD`, created ahead by
+--   workflow_logs_private.maintain_log_partitions() (pg_cron runs it hourly where the extension exists;
+--   elsewhere `workflow-logs purge` runs it), which also drops the expired ones;
+-- * a default partition catches a row whose day has no partition yet (maintenance not run, or a
+--   workflow's retention raised past the horizon): nothing is ever refused for want of a partition,
+--   and maintenance moves such rows into their partition once it exists.
+--
+-- Converting an existing table: it is attached as the partition of one expiry day (today + the default
+-- retention), with `expires_on` added as a constant default (no rewrite); its indexes become the
+-- partition's indexes. The only work proportional to its size is building the new primary key
+-- (id, expires_on) on it and checking its rows against the partition bound: seconds per million rows,
+-- under a lock that blocks writers. Existing logs are kept for one full retention period after the
+-- upgrade.
+--
+-- Idempotency: a unique index on a partitioned table must contain the partition key, so the key is
+-- (id, expires_on) and a retried entry is recognised when it carries the same created_at (the SDK
+-- always sends it; an entry without created_at that is retried across UTC midnight can be stored
+-- twice).
+
+-- =============================================================================================
+-- Retention settings
+-- =============================================================================================
+create schema if not exists workflow_logs_partitions;
+comment on schema workflow_logs_partitions is 'Partitions of public.workflow_execution_logs (one per expiry day, plus a default). Not for the API roles: read and write through the parent.';
+revoke all on schema workflow_logs_partitions from public;
+
+alter table public.workflows add column if not exists log_retention_days integer;
+do $$
+begin
+  alter table public.workflows add constraint workflows_log_retention_days_check
+    check (log_retention_days between 1 and 3650);
+exception
+  when duplicate_object then null;
+end
+$$;
+comment on column public.workflows.log_retention_days is 'Days the logs of this workflow''s executions are kept (1 to 3650); null means the deployment default (setting workflow_logs.retention_days, else 30). Applies to logs written after a change.';
+
+create or replace function workflow_logs_private.default_retention_days()
+returns integer
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_setting text := nullif(current_setting('workflow_logs.retention_days', true), '');
+begin
+  if v_setting is null then
+    return 30;
+  end if;
+  if v_setting !~ '^\s*[0-9]{1,4}\s*$' or v_setting::integer not between 1 and 3650 then
+    raise exception using
+      errcode = '22023',
+      message = format('setting workflow_logs.retention_days must be a number of days from 1 to 3650 (got %L)', v_setting);
+  end if;
+  return v_setting::integer;
+end;
+$$;
+
+comment on function workflow_logs_private.default_retention_days() is 'Days logs are kept when their workflow sets no log_retention_days: the setting workflow_logs.retention_days, else 30.';
+
+-- The UTC day "today" for expiry: the same for every session whatever its TimeZone.
+create or replace function workflow_logs_private.utc_today()
+returns date
+language sql
+stable
+set search_path = ''
+as $$
+  select (now() at time zone 'UTC')::date
+$$;
+
+-- =============================================================================================
+-- Conversion: the existing table becomes a partition of a new partitioned parent
+-- =============================================================================================
+-- What hangs on the old table and must move to the parent, captured before the rename while its
+-- definitions still name public.workflow_execution_logs: triggers, policies, and the functions whose
+-- signature uses the table's row type (log_entry, filtered_logs), with their comments and grants.
+create temporary table wl_moved_definitions on commit drop as
+select 'trigger' as kind, t.tgname::text as name, pg_get_triggerdef(t.oid) as ddl, null::oid as old_oid,
+       null::oid as namespace
+from pg_trigger t
+where t.tgrelid = 'public.workflow_execution_logs'::regclass and not t.tgisinternal
+union all
+select 'policy', p.policyname::text,
+       format('create policy %I on public.workflow_execution_logs as %s for %s to %s%s%s',
+              p.policyname, p.permissive, p.cmd,
+              (select string_agg(quote_ident(r), ', ') from unnest(p.roles) r),
+              case when p.qual is not null then format(' using (%s)', p.qual) else '' end,
+              case when p.with_check is not null then format(' with check (%s)', p.with_check) else '' end),
+       null, null
+from pg_policies p
+where p.schemaname = 'public' and p.tablename = 'workflow_execution_logs'
+union all
+select 'function', f.proname::text, pg_get_functiondef(f.oid), f.oid, f.pronamespace
+from pg_proc f
+where f.prorettype = 'public.workflow_execution_logs'::regtype
+   or 'public.workflow_execution_logs'::regtype = any (f.proargtypes::oid[]);
+
+do $$
+declare
+  d record;
+  v_day date := workflow_logs_private.utc_today() + workflow_logs_private.default_retention_days();
+  v_partition text := 'workflow_execution_logs_p' || to_char(v_day, 'YYYYMMDD');
+  v_last_seq bigint;
+  v_fn regprocedure;
+  v_comment text;
+  v_grantees text[];
+  v_grantee text;
+begin
+  if (select relkind from pg_class where oid = 'public.workflow_execution_logs'::regclass) = 'p' then
+    return;  -- already partitioned
+  end if;
+
+  if exists (select 1 from pg_publication_tables
+             where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = 'workflow_execution_logs') then
+    alter publication supabase_realtime drop table public.workflow_execution_logs;
+  end if;
+  for d in select * from wl_moved_definitions where kind = 'trigger' loop
+    execute format('drop trigger %I on public.workflow_execution_logs', d.name);
+  end loop;
+  for d in select * from wl_moved_definitions where kind = 'policy' loop
+    execute format('drop policy %I on public.workflow_execution_logs', d.name);
+  end loop;
+
+  -- The old table: out of public, no identity (the parent numbers rows from now on), no primary key
+  -- on id alone (the parent's key is (id, expires_on)), and the expiry column as a constant default.
+  select max(seq) into v_last_seq from public.workflow_execution_logs;
+  alter table public.workflow_execution_logs alter column seq drop identity;
+  alter table public.workflow_execution_logs drop constraint workflow_execution_logs_pkey;
+  execute format('alter table public.workflow_execution_logs add column expires_on date not null default %L', v_day);
+  alter table public.workflow_execution_logs alter column expires_on drop default;
+  execute format('alter table public.workflow_execution_logs rename to %I', v_partition);
+  execute format('alter table public.%I set schema workflow_logs_partitions', v_partition);
+
+  -- The parent: the same columns, defaults and checks.
+  execute format(
+    'create table public.workflow_execution_logs (like workflow_logs_partitions.%I including defaults'
+    ' including constraints including generated including storage including comments)'
+    ' partition by range (expires_on)', v_partition);
+  alter table public.workflow_execution_logs
+    alter column expires_on set default (workflow_logs_private.utc_today() + workflow_logs_private.default_retention_days()),
+    alter column seq add generated always as identity,
+    add constraint workflow_execution_logs_pkey primary key (id, expires_on);
+  if v_last_seq is not null then
+    perform setval(pg_get_serial_sequence('public.workflow_execution_logs', 'seq'), v_last_seq);
+  end if;
+
+  -- The same indexes as before (20251125000100); the old table's equal indexes are attached to these
+  -- instead of being built again.
+  create index workflow_execution_logs_execution_id_seq_idx
+    on public.workflow_execution_logs (execution_id, seq);
+  create index workflow_execution_logs_execution_id_level_seq_idx
+    on public.workflow_execution_logs (execution_id, level, seq);
+  create index workflow_execution_logs_execution_id_log_category_seq_idx
+    on public.workflow_execution_logs (execution_id, log_category, seq);
+  create index workflow_execution_logs_milestones_idx
+    on public.workflow_execution_logs (execution_id, seq) where is_milestone;
+  create index workflow_execution_logs_execution_id_created_at_idx
+    on public.workflow_execution_logs (execution_id, created_at);
+
+  execute format(
+    'alter table public.workflow_execution_logs attach partition workflow_logs_partitions.%I'
+    ' for values from (%L) to (%L)', v_partition, v_day, v_day + 1);
+  create table workflow_logs_partitions.workflow_execution_logs_default
+    partition of public.workflow_execution_logs default;
+
+  -- Privileges and RLS as 20251125000300 set them on the old table.
+  revoke all on table public.workflow_execution_logs from public, anon, authenticated, service_role;
+  grant select on table public.workflow_execution_logs to authenticated, service_role;
+  grant insert, update, delete on table public.workflow_execution_logs to service_role;
+  revoke all on sequence public.workflow_execution_logs_seq_seq from public, anon, authenticated;
+  alter table public.workflow_execution_logs enable row level security;
+
+  for d in select * from wl_moved_definitions where kind in ('trigger', 'policy') loop
+    execute d.ddl;
+  end loop;
+
+  -- Functions over the row type: dropped (their comment and grants kept), then the same definition
+  -- again, now over the parent's row type.
+  for d in select * from wl_moved_definitions where kind = 'function' loop
+    v_comment := obj_description(d.old_oid, 'pg_proc');
+    select coalesce(array_agg(a.grantee::regrole::text), '{}') into v_grantees
+    from pg_proc p, aclexplode(p.proacl) a
+    where p.oid = d.old_oid and a.privilege_type = 'EXECUTE' and a.grantee <> 0 and a.grantee <> p.proowner;
+    execute format('drop function %s', d.old_oid::regprocedure);
+    execute d.ddl;
+    select p.oid::regprocedure into strict v_fn
+    from pg_proc p
+    where p.proname = d.name and p.pronamespace = d.namespace
+      and (p.prorettype = 'public.workflow_execution_logs'::regtype
+           or 'public.workflow_execution_logs'::regtype = any (p.proargtypes::oid[]));
+    execute format('comment on function %s is %L', v_fn, v_comment);
+    execute format('revoke all on function %s from public', v_fn);
+    foreach v_grantee in array v_grantees loop
+      execute format('grant execute on function %s to %s', v_fn, v_grantee);
+    end loop;
+  end loop;
+end
+$$;
+
+comment on table public.workflow_execution_logs is 'Business (user-facing progress) and technical (debugging) log entries of workflow executions, partitioned by expires_on (one partition per day in schema workflow_logs_partitions). Append through append_execution_logs(); read through get_execution_logs() and friends.';
+comment on column public.workflow_execution_logs.expires_on is 'The UTC day this row is gone: the day of created_at plus its workflow''s retention. The partition key; whole partitions are dropped when their day comes.';
+
+-- supabase-js postgres_changes: changes of the partitions are published as changes of the parent.
+do $$
+begin
+  if exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
+    alter publication supabase_realtime set (publish_via_partition_root = true);
+    if not exists (select 1 from pg_publication_tables
+                   where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = 'workflow_execution_logs') then
+      alter publication supabase_realtime add table public.workflow_execution_logs;
+    end if;
+  end if;
+end
+$$;
+
+-- =============================================================================================
+-- Writes: append_execution_logs computes each row's expiry
+-- =============================================================================================
+create or replace function workflow_logs_private.insert_log_entries(logs jsonb)
+returns setof bigint
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_default integer := workflow_logs_private.default_retention_days();
+  v_days jsonb;
+begin
+  -- The retention of each execution of the batch (a few): a map looked up per row, so the insert
+  -- reads the array straight through and seq follows array order (a join could reorder the rows).
+  select jsonb_object_agg(we.execution_id, coalesce(w.log_retention_days, v_default)) into v_days
+  from public.workflow_executions we
+  join public.workflows w on w.id = we.workflow_id
+  where we.execution_id in (select distinct e ->> 'execution_id' from jsonb_array_elements(logs) e);
+
+  return query
+  insert into public.workflow_execution_logs as l (
+    id, execution_id, log_category, event_type, level, message, data, node_id, node_name, node_type,
+    step_number, total_steps, progress_percentage, duration_seconds, user_friendly_message,
+    display_priority, is_milestone, technical_details, stack_trace, performance_metrics, created_at,
+    expires_on)
+  select coalesce(r.id, gen_random_uuid()),
+         r.execution_id,
+         coalesce(lower(r.log_category), 'technical'),
+         lower(r.event_type)::public.log_event_type_enum,
+         coalesce(upper(r.level), 'INFO')::public.log_level_enum,
+         r.message,
+         coalesce(r.data, '{}'::jsonb),
+         r.node_id, r.node_name, r.node_type,
+         r.step_number, r.total_steps, r.progress_percentage, r.duration_seconds,
+         r.user_friendly_message,
+         coalesce(r.display_priority, 5),
+         coalesce(r.is_milestone, false),
+         coalesce(r.technical_details, '{}'::jsonb),
+         r.stack_trace,
+         coalesce(r.performance_metrics, '{}'::jsonb),
+         coalesce(r.created_at, now()),
+         (coalesce(r.created_at, now()) at time zone 'UTC')::date
+           + coalesce((v_days ->> r.execution_id)::integer, v_default)
+  from jsonb_to_recordset(logs) as r(
+    id uuid, execution_id text, log_category text, event_type text, level text, message text, data jsonb,
+    node_id text, node_name text, node_type text, step_number integer, total_steps integer,
+    progress_percentage numeric, duration_seconds integer, user_friendly_message text,
+    display_priority integer, is_milestone boolean, technical_details jsonb, stack_trace text,
+    performance_metrics jsonb, created_at timestamptz)
+  on conflict (id, expires_on) do nothing
+  returning l.seq;
+end;
+$$;
+
+-- =============================================================================================
+-- Partition maintenance
+-- =============================================================================================
+-- The partition for rows expiring on `day`; true when it was created now. Rows of that day that
+-- wait in the default partition move into it.
+create or replace function workflow_logs_private.create_log_partition(day date)
+returns boolean
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_name text := 'workflow_execution_logs_p' || to_char(day, 'YYYYMMDD');
+begin
+  if to_regclass(format('workflow_logs_partitions.%I', v_name)) is not null then
+    return false;
+  end if;
+  if not exists (select 1 from workflow_logs_partitions.workflow_execution_logs_default where expires_on = day) then
+    execute format('create table workflow_logs_partitions.%I partition of public.workflow_execution_logs'
+                   ' for values from (%L) to (%L)', v_name, day, day + 1);
+  else
+    -- Attaching a range that the default partition holds rows of fails, so build the table beside
+    -- it, move the rows, then attach (the check constraint spares attach a scan of the new table).
+    -- The rows only change partition: the stats triggers (on the parent) rightly do not fire.
+    execute format('create table workflow_logs_partitions.%I (like public.workflow_execution_logs'
+                   ' including defaults including constraints including generated including storage)', v_name);
+    execute format('alter table workflow_logs_partitions.%I add constraint %I check (expires_on >= %L and expires_on < %L)',
+                   v_name, v_name || '_bound_check', day, day + 1);
+    execute format('with moved as (delete from workflow_logs_partitions.workflow_execution_logs_default'
+                   ' where expires_on = %L returning *) insert into workflow_logs_partitions.%I select * from moved',
+                   day, v_name);
+    execute format('alter table public.workflow_execution_logs attach partition workflow_logs_partitions.%I'
+                   ' for values from (%L) to (%L)', v_name, day, day + 1);
+    execute format('alter table workflow_logs_partitions.%I drop constraint %I', v_name, v_name || '_bound_check');
+  end if;
+  execute format('alter table workflow_logs_partitions.%I enable row level security', v_name);
+  return true;
+end;
+$$;
+
+comment on function workflow_logs_private.create_log_partition(date) is 'Creates the partition of logs expiring on the given day (moving any such rows out of the default partition); false when it exists.';
+
+-- Creates partitions ahead, drops the expired ones and empties expired rows out of the default
+-- partition; refreshes the per-execution stats of the executions whose logs went. Returns a report.
+create or replace function workflow_logs_private.maintain_log_partitions(days_ahead integer default 7)
+returns jsonb
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_today date := workflow_logs_private.utc_today();
+  v_longest integer;
+  v_day date;
+  v_created text[] := '{}';
+  v_dropped text[] := '{}';
+  v_executions text[] := '{}';
+  v_ids text[];
+  v_rows bigint := 0;
+  v_count bigint;
+  p record;
+begin
+  if days_ahead is null or days_ahead not between 0 and 366 then
+    raise exception using errcode = '22023', message = format('days_ahead must be between 0 and 366 (got %s)', days_ahead);
+  end if;
+  -- one maintenance at a time
+  perform pg_advisory_xact_lock(hashtextextended('workflow_logs:maintain_log_partitions', 0));
+
+  select greatest(workflow_logs_private.default_retention_days(), coalesce(max(w.log_retention_days), 0))
+    into v_longest
+  from public.workflows w;
+
+  -- Expired: every partition whose day has come.
+  for p in
+    select c.oid::regclass as part, c.relname::text as name,
+           substring(pg_get_expr(c.relpartbound, c.oid) from 'TO \(''([0-9-]+)''\)')::date as upper_bound
+    from pg_inherits i
+    join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'public.workflow_execution_logs'::regclass
+      and pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+    order by 3
+  loop
+    exit when p.upper_bound > v_today + 1;
+    execute format('select array_agg(distinct execution_id), count(*) from %s', p.part) into v_ids, v_count;
+    v_executions := v_executions || coalesce(v_ids, '{}');
+    v_rows := v_rows + v_count;
+    execute format('drop table %s', p.part);
+    v_dropped := v_dropped || p.name;
+  end loop;
+
+  -- Expired rows that waited in the default partition (a day with no partition).
+  with gone as (
+    delete from workflow_logs_partitions.workflow_execution_logs_default d
+    where d.expires_on <= v_today
+    returning d.execution_id
+  )
+  select coalesce(array_agg(distinct execution_id), '{}'), count(*) into v_ids, v_count from gone;
+  v_executions := v_executions || v_ids;
+  v_rows := v_rows + v_count;
+
+  -- Ahead: every day a row written now can expire on, plus days_ahead.
+  for v_day in select generate_series(v_today + 1, v_today + v_longest + days_ahead, interval '1 day')::date loop
+    if workflow_logs_private.create_log_partition(v_day) then
+      v_created := v_created || ('workflow_execution_logs_p' || to_char(v_day, 'YYYYMMDD'));
+    end if;
+  end loop;
+
+  if cardinality(v_executions) > 0 then
+    perform workflow_logs_private.refresh_execution_stats(
+      (select array_agg(distinct e) from unnest(v_executions) e));
+  end if;
+
+  return jsonb_build_object(
+    'created', to_jsonb(v_created),
+    'dropped', to_jsonb(v_dropped),
+    'expired_rows', v_rows,
+    'executions_touched', (select count(distinct e) from unnest(v_executions) e),
+    'horizon', v_today + v_longest + days_ahead
+  );
+end;
+$$;
+
+comment on function workflow_logs_private.maintain_log_partitions(integer) is 'Creates log partitions up to today + the longest retention + days_ahead, drops the partitions whose expiry day has come and the expired rows of the default partition, refreshes the stats of the executions affected. Run by pg_cron hourly or by `workflow-logs purge`. Returns {created, dropped, expired_rows, executions_touched, horizon}.';
+
+-- =============================================================================================
+-- Privileges: maintenance is for the database owner (pg_cron, the CLI); service_role evaluates the
+-- expiry default when it inserts directly.
+-- =============================================================================================
+revoke all on function workflow_logs_private.default_retention_days() from public, anon, authenticated, service_role;
+revoke all on function workflow_logs_private.utc_today() from public, anon, authenticated, service_role;
+revoke all on function workflow_logs_private.insert_log_entries(jsonb) from public, anon, authenticated, service_role;
+revoke all on function workflow_logs_private.create_log_partition(date) from public, anon, authenticated, service_role;
+revoke all on function workflow_logs_private.maintain_log_partitions(integer) from public, anon, authenticated, service_role;
+grant execute on function workflow_logs_private.default_retention_days() to service_role;
+grant execute on function workflow_logs_private.utc_today() to service_role;
+grant execute on function workflow_logs_private.insert_log_entries(jsonb) to service_role;
+
+-- The partitions for today's writes, now (and the default retention's horizon).
+select workflow_logs_private.maintain_log_partitions();
+
+-- =============================================================================================
+-- pg_cron (Supabase has it; enable the extension to get the schedule)
+-- =============================================================================================
+do $$
+begin
+  if exists (select 1 from pg_extension where extname = 'pg_cron') then
+    perform cron.schedule('workflow-logs-maintain-partitions', '7 * * * *',
+                          'select workflow_logs_private.maintain_log_partitions()');
+  end if;
+end
+$$;
