@@ -67,6 +67,42 @@ def migrate(
 
 
 @app.command()
+def purge(
+    database_url: DatabaseUrl = None,
+    days_ahead: Annotated[
+        int, typer.Option("--days-ahead", min=0, max=366, help="Partitions to create past the longest retention.")
+    ] = 7,
+) -> None:
+    """Expire logs and prepare partitions: drop the partitions whose expiry day has come, create those
+    ahead (run it daily where pg_cron does not; Supabase's pg_cron runs it hourly by itself)."""
+    import asyncpg
+
+    async def run() -> dict[str, Any]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            report = await conn.fetchval("select workflow_logs_private.maintain_log_partitions($1)::text", days_ahead)
+            return json.loads(report)
+        finally:
+            await conn.close()
+
+    if not database_url:
+        _fail("no database: pass --database-url or set DATABASE_URL")
+    try:
+        report = asyncio.run(run())
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot connect: {exc}")
+    except asyncpg.PostgresError as exc:
+        _fail(f"purge failed: {exc}")
+    typer.echo(
+        f"dropped {len(report['dropped'])} expired partitions ({report['expired_rows']} logs of"
+        f" {report['executions_touched']} executions), created {len(report['created'])};"
+        f" partitions reach {report['horizon']}"
+    )
+    for name in report["dropped"]:
+        typer.echo(f"  dropped {name}")
+
+
+@app.command()
 def dev(
     database_url: DatabaseUrl = None,
     data_dir: Annotated[
