@@ -4,28 +4,48 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Edge functions: Deno pinned in package.json; their npm: imports pinned in deno.json + deno.lock.
+DENO := node_modules/.bin/deno
+FUNCTIONS := supabase/functions
+FUNCTIONS_CONFIG := $(FUNCTIONS)/ingest-logs/deno.json
+DENO_STAMP := node_modules/.deno-deps
+NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: install dev test test-sql test-py bench clean
+.PHONY: install install-deno dev test test-sql test-deno test-py bench clean
 
 install: $(STAMP)
+
+## make install-deno: Deno (npm ci) and the functions' npm packages, fetched once, checked against deno.lock.
+install-deno: $(DENO_STAMP)
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+$(DENO_STAMP): $(NPM_STAMP) $(FUNCTIONS_CONFIG) $(FUNCTIONS)/ingest-logs/deno.lock
+	$(DENO) install --quiet --frozen --config $(FUNCTIONS_CONFIG) \
+		--entrypoint $(FUNCTIONS)/ingest-logs/index.ts $(FUNCTIONS)/ingest-logs/handler.test.ts
+	touch $(DENO_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[bridge,dev]'
+	$(PY) -m pip install --quiet -e '.[bridge,supabase,dev]'
 	touch $(STAMP)
 
 ## make dev: embedded Postgres (or $$DATABASE_URL), migrated, demo data; Ctrl-C stops it.
 dev: install
 	$(VENV)/bin/workflow-logs dev
 
-## make test: pgTAP suite (when the server has pgTAP) and the pytest suite.
-test: install test-sql test-py
+## make test: pgTAP suite (when the server has pgTAP), the edge functions' deno tests, the pytest suite.
+test: install test-sql test-deno test-py
 
 test-sql: install
 	$(PY) scripts/run_pgtap.py
 
-test-py: install
+test-deno: install-deno
+	$(DENO) test --quiet --frozen --config $(FUNCTIONS_CONFIG) --allow-env --allow-net=127.0.0.1 $(FUNCTIONS)
+
+test-py: install install-deno
 	$(PY) -m pytest
 
 ## make bench: benchmarks (print a table, write bench/results/*.json). Not part of make test.

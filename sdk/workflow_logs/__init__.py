@@ -1,6 +1,7 @@
 """workflow-logs: execution logs for AI workflow engines on Postgres and Supabase.
 
-Writers (workflow workers): `WorkflowLogger` / `SyncWorkflowLogger` with a `PostgresSink` or `HttpSink`,
+Writers (workflow workers): `WorkflowLogger` / `SyncWorkflowLogger` with a `PostgresSink`, an `HttpSink`
+(the bridge, or the ingest-logs edge function) or a `SupabaseSink` (the edge function via supabase-py),
 and `WorkflowLogHandler` for ordinary `logging` calls. Readers: `LogsClient` / `SyncLogsClient` over the
 bridge. Errors derive from `WorkflowLogsError`.
 """
@@ -39,6 +40,7 @@ from ._models import (
 from ._reader import LogsClient, SyncLogsClient
 from ._redact import REDACTED, Redactor
 from ._sinks import (
+    EndpointSink,
     HttpSink,
     PermanentSinkError,
     PostgresSink,
@@ -47,6 +49,7 @@ from ._sinks import (
     SinkError,
     TransientSinkError,
 )
+from ._supabase_sink import SupabaseSink
 from ._writer import (
     BufferFullError,
     ExecutionLog,
@@ -63,6 +66,7 @@ __all__ = [
     "BufferFullError",
     "CompleteData",
     "CompleteEvent",
+    "EndpointSink",
     "ErrorData",
     "ErrorEvent",
     "ExecutionInfo",
@@ -92,6 +96,7 @@ __all__ = [
     "Step",
     "StreamEvent",
     "StreamInterrupted",
+    "SupabaseSink",
     "SyncLogsClient",
     "SyncWorkflowLogger",
     "Timeline",

@@ -1,4 +1,6 @@
-"""Where a WorkflowLogger sends its batches: straight into Postgres, or through the bridge over HTTP.
+"""Where a WorkflowLogger sends its batches: straight into Postgres, or over HTTP to the ingestion
+endpoint (the bridge, or the ingest-logs edge function; `SupabaseSink` in `_supabase_sink.py` reaches
+the function through supabase-py).
 
 A sink is anything with `open()`, `send(entries) -> SendResult` and `aclose()` (all async). `send`
 raises `TransientSinkError` when the same batch may succeed later (connection lost, 5xx, timeouts)
@@ -24,6 +26,7 @@ import httpx
 from ._errors import WorkflowLogsError
 
 __all__ = [
+    "EndpointSink",
     "HttpSink",
     "PermanentSinkError",
     "PostgresSink",
@@ -203,44 +206,33 @@ class PostgresSink:
 
 
 # =============================================================================================
-# HTTP (the bridge)
+# The ingestion endpoint (the bridge, or the ingest-logs edge function)
 # =============================================================================================
-class HttpSink:
-    """POSTs batches to the bridge: `/v2/executions/{execution_id}/logs`, one request per execution
-    and per chunk of at most 5000 entries and ~8 MiB, with the service-role key as bearer token.
-
-    Pass your own `httpx.AsyncClient` (its base_url is then ignored unless the client has none);
-    otherwise the sink opens one with HTTP/2 enabled and closes it.
-    """
+class EndpointSink:
+    """Base of the sinks that POST to the per-execution ingestion endpoint,
+    `/v2/executions/{execution_id}/logs`: one request per execution and per chunk of at most
+    `max_entries` entries and ~`max_bytes`, up to `concurrency` at a time. Subclasses implement
+    `_post(execution_id, body) -> (status, answer)`, raising `TransientSinkError` when no answer came."""
 
     def __init__(
-        self,
-        base_url: str,
-        service_key: str,
-        *,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = 30.0,
-        max_entries: int = MAX_ENTRIES,
-        max_bytes: int = MAX_BODY_BYTES,
-        concurrency: int = 8,
+        self, *, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BODY_BYTES, concurrency: int = 8
     ) -> None:
-        self._concurrency = concurrency
-        self._base_url = base_url.rstrip("/")
-        self._key = service_key
-        self._client = client
-        self._own_client = client is None
-        self._timeout = timeout
         self._max_entries = max_entries
         self._max_bytes = max_bytes
+        self._concurrency = concurrency
 
-    async def open(self) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(http2=True, timeout=self._timeout)
+    async def open(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
 
-    async def aclose(self) -> None:
-        if self._own_client and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+    async def aclose(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def _post(self, execution_id: str, body: bytes) -> tuple[int, Any]:  # pragma: no cover
+        """POST one chunk; the status and the decoded JSON answer (or its text when it is not JSON)."""
+        raise NotImplementedError
+
+    def _where(self, execution_id: str) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
 
     def _chunks(self, entries: Sequence[dict[str, Any]]):
         """(execution_id, [batch indexes], body) per request, in batch order within an execution."""
@@ -265,14 +257,13 @@ class HttpSink:
     async def send(self, entries: Sequence[dict[str, Any]]) -> SendResult:
         """One request per execution (the endpoint is per execution), up to `concurrency` at a time.
         A transient failure of any request fails the batch: retrying it is safe (ids are idempotent)."""
-        if self._client is None:
-            await self.open()
-        assert self._client is not None
+        await self.open()
         gate = asyncio.Semaphore(self._concurrency)
 
         async def one(execution_id: str, indexes: list[int], body: bytes) -> tuple[int, int]:
             async with gate:
-                return await self._post(execution_id, indexes, body)
+                status, answer = await self._post(execution_id, body)
+                return self._result(execution_id, indexes, status, answer)
 
         results = await asyncio.gather(
             *(one(*chunk) for chunk in self._chunks(entries)), return_exceptions=True
@@ -286,9 +277,74 @@ class HttpSink:
             raise failures[0]
         return SendResult(sum(r[0] for r in results), sum(r[1] for r in results))
 
-    async def _post(self, execution_id: str, indexes: list[int], body: bytes) -> tuple[int, int]:
+    def _result(self, execution_id: str, indexes: list[int], status: int, answer: Any) -> tuple[int, int]:
+        """(inserted, duplicates) of a 2xx answer; the sink error of any other (the bridge's statuses)."""
+        if status < 300 and isinstance(answer, dict):
+            return answer.get("inserted", 0), answer.get("duplicates", 0)
+        detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+        message = f"HTTP {status} from {self._where(execution_id)}: {detail}"
+        if status < 300 or status in (408, 425, 429) or status >= 500:
+            raise TransientSinkError(message)  # (a 2xx that is not the endpoint's answer: a proxy's)
+        if status == 404:
+            raise PermanentSinkError(message, execution_id=execution_id)
+        m = _INDEX.search(str(detail))
+        index = indexes[int(m.group(1))] if m and int(m.group(1)) < len(indexes) else None
+        x = _MISSING_EXECUTION.search(str(detail))
+        raise PermanentSinkError(message, index=index, execution_id=execution_id if x else None)
+
+
+def _decoded(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+# =============================================================================================
+# HTTP (the bridge, or the edge function at its URL)
+# =============================================================================================
+class HttpSink(EndpointSink):
+    """POSTs batches to `{base_url}/v2/executions/{execution_id}/logs` with the service-role key as
+    bearer token: the bridge (`http://bridge:8000`) or the ingest-logs edge function
+    (`https://<ref>.supabase.co/functions/v1/ingest-logs`).
+
+    Pass your own `httpx.AsyncClient` (its base_url is then ignored unless the client has none);
+    otherwise the sink opens one with HTTP/2 enabled and closes it.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        service_key: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+        max_entries: int = MAX_ENTRIES,
+        max_bytes: int = MAX_BODY_BYTES,
+        concurrency: int = 8,
+    ) -> None:
+        super().__init__(max_entries=max_entries, max_bytes=max_bytes, concurrency=concurrency)
+        self._base_url = base_url.rstrip("/")
+        self._key = service_key
+        self._client = client
+        self._own_client = client is None
+        self._timeout = timeout
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(http2=True, timeout=self._timeout)
+
+    async def aclose(self) -> None:
+        if self._own_client and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    def _where(self, execution_id: str) -> str:
+        return f"{self._base_url}/v2/executions/{quote(execution_id, safe='')}/logs"
+
+    async def _post(self, execution_id: str, body: bytes) -> tuple[int, Any]:
         assert self._client is not None
-        url = f"{self._base_url}/v2/executions/{quote(execution_id, safe='')}/logs"
+        url = self._where(execution_id)
         try:
             response = await self._client.post(
                 url,
@@ -297,20 +353,4 @@ class HttpSink:
             )
         except httpx.TransportError as exc:  # connect/read/write errors and timeouts
             raise TransientSinkError(f"POST {url} failed: {exc!r}") from exc
-        status = response.status_code
-        if status < 300:
-            got = response.json()
-            return got.get("inserted", 0), got.get("duplicates", 0)
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        message = f"HTTP {status} from {url}: {detail}"
-        if status in (408, 425, 429) or status >= 500:
-            raise TransientSinkError(message)
-        if status == 404:
-            raise PermanentSinkError(message, execution_id=execution_id)
-        m = _INDEX.search(str(detail))
-        index = indexes[int(m.group(1))] if m and int(m.group(1)) < len(indexes) else None
-        x = _MISSING_EXECUTION.search(str(detail))
-        raise PermanentSinkError(message, index=index, execution_id=execution_id if x else None)
+        return response.status_code, _decoded(response)
