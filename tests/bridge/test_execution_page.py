@@ -279,3 +279,28 @@ async def test_page_explains_why_it_shows_nothing(page, bridge, world, case, exp
     assert expected in await message.inner_text()
     assert await page.locator("#main").is_hidden()
     assert await page.locator("#list .row[data-seq]").count() == 0
+
+
+async def test_a_long_run_renders_only_the_rows_in_view_and_loads_older_pages_on_scroll(page, bridge, world, scratch):
+    execution_id = await scratch.execution(status="SUCCESS", logs=20_000)
+    seqs = await scratch.seqs(execution_id)
+    await page.goto(f"{bridge.url}/executions/{execution_id}?access_token={world.token()}")
+    await page.locator("#banner").wait_for(state="visible")
+    await page.click("#view-technical")
+    await wait_count(page, len(seqs))
+    shown = await rendered_seqs(page)
+    assert 0 < len(shown) < 100, len(shown)  # a screenful, not 20,000 rows
+    assert shown[-1] == seqs[-1]  # opens at the newest log
+    for fraction in (0.0, 0.5):  # the oldest page, then a page in the middle (offset), read as they come into view
+        await page.locator("#list").evaluate("(el, f) => { el.scrollTop = f * el.scrollHeight; }", fraction)
+        await page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('#list .row.placeholder').length === 0"
+            " && document.querySelectorAll('#list .row[data-seq]').length > 0"
+        )
+        shown = await rendered_seqs(page)
+        start = seqs.index(shown[0])
+        assert shown == seqs[start : start + len(shown)]  # consecutive, in order, nothing missing or repeated
+        assert len(shown) < 100
+        if fraction == 0.0:
+            assert shown[0] == seqs[0]

@@ -1,7 +1,7 @@
 // The live execution page. Everything from the API is written with textContent, never as HTML.
 
 import { Api, ApiError, executionIdFromPath, takeToken } from "./api.js";
-import { LogView } from "./logview.js";
+import { LogView, PAGE } from "./logview.js";
 import { VirtualList } from "./vlist.js";
 
 const $ = (id) => document.getElementById(id);
@@ -292,24 +292,24 @@ async function openView() {
     if (contentChanged) state.list.refresh(); else state.list.update(false);
   }, showApiError);
   state.view = view;
-  renderCount();
-  state.list.setSource({ count: 0, row: () => undefined, need: () => {} });
-  try {
-    await view.load();
-  } catch (err) {
-    if (err.name !== "AbortError") showApiError(err);
-    return;
-  }
-  if (state.view !== view) return;
-  for (let i = Math.max(0, view.count - 200); i < view.count; i++) {
-    const entry = view.row(i);
-    if (entry) noteProgress(entry);
-  }
+  // The list reads the view directly; its count stays 0 until the view has loaded.
   state.list.setSource({
     get count() { return view.count; },
     row: (i) => view.row(i),
     need: (a, b) => view.need(a, b),
   });
+  renderCount();
+  try {
+    await view.load(); // renders through onChange
+  } catch (err) {
+    if (err.name !== "AbortError") showApiError(err);
+    return;
+  }
+  if (state.view !== view) return;
+  for (let i = Math.max(0, view.count - PAGE); i < view.count; i++) {
+    const entry = view.row(i);
+    if (entry) noteProgress(entry);
+  }
   renderCount();
 }
 

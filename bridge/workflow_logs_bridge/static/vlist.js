@@ -113,6 +113,7 @@ export class VirtualList {
     }
     let missing = false;
     let grew = false;
+    let added = false;
     for (let i = first; i <= last; i++) {
       const entry = this.source.row(i);
       if (entry === undefined) missing = true;
@@ -125,12 +126,17 @@ export class VirtualList {
         this.render(el, entry, i, this.expanded.has(i));
         this.spacer.appendChild(el);
         this.pool.set(i, el);
+        added = true;
         if (this.expanded.has(i)) {
           const extra = Math.max(0, el.offsetHeight - this.rowHeight);
           if (extra !== this.expanded.get(i)) { this.expanded.set(i, extra); grew = true; }
         }
       }
       el.style.transform = `translateY(${this.top(i)}px)`;
+    }
+    if (added) {
+      // Keep the DOM in reading order (screen readers, selection), whatever order rows were created in.
+      for (let i = first; i <= last; i++) this.spacer.appendChild(this.pool.get(i));
     }
     if (grew) {
       this.spacer.style.height = `${this.totalHeight()}px`;
