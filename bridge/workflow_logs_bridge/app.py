@@ -15,6 +15,8 @@ from .auth import TokenVerifier
 from .db import Database
 from .hub import Hub
 from .observability import RequestContextMiddleware, configure_logging
+from .page import router as page_router
+from .page import static_assets
 from .routes import router
 from .settings import Settings, get_settings
 from .sse import on_server_exit
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(router)
+    app.include_router(page_router)
+    app.mount("/static", static_assets(), name="static")
     app.add_middleware(RequestContextMiddleware)
     return app
 

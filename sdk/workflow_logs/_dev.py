@@ -87,6 +87,7 @@ def _serve_bridge(url: str, port: int) -> None:
     console.print("  as alice (token valid 12 h; `WORKFLOW_LOGS_ENV=dev workflow-logs token --sub <uuid>` mints more):")
     console.print(f"  curl -H 'Authorization: Bearer {token}' '{base}/api/v1/app/executions/demo-finished/logs?limit=5'")
     console.print(f"  curl -N '{base}/api/v1/app/executions/demo-running/logs/stream?access_token={token}'")
+    console.print(f"  open  {base}/executions/demo-running?access_token={token}")
     console.print("\nPress Ctrl-C to stop.")
     _serve(settings, "127.0.0.1", port)
 
