@@ -48,9 +48,11 @@ select results_eq(
       ('stack_trace', 'text', false, null, ''),
       ('performance_metrics', 'jsonb', false, '''{}''::jsonb', ''),
       ('created_at', 'timestamp with time zone', true, 'now()', ''),
-      ('seq', 'bigint', true, null, 'a')
+      ('seq', 'bigint', true, null, 'a'),
+      ('search_vector', 'tsvector', false,
+       '(to_tsvector(''simple''::regconfig, message) || to_tsvector(''simple''::regconfig, COALESCE(user_friendly_message, ''''::text)))', '')
   $$,
-  'workflow_execution_logs has the seed-design 3.1 columns (name, type, nullability, default) in order, plus seq bigint generated always as identity'
+  'workflow_execution_logs has the seed-design 3.1 columns (name, type, nullability, default) in order, plus seq bigint generated always as identity and the generated search_vector'
 );
 select col_is_pk('public', 'workflow_execution_logs', 'id', 'workflow_execution_logs.id is the primary key');
 select col_type_is('public', 'workflow_execution_logs', 'event_type', 'public', 'log_event_type_enum',
