@@ -369,3 +369,57 @@ async def test_api_when_owner_calls_get_execution_logs_summary_then_no_scan_of_t
 
     assert {MILESTONES_IDX, COUNTS_PKEY} <= index_names(nodes)
     assert LOGS not in seq_scans(nodes)
+
+
+# =============================================================================================
+# Search and logs across executions (20251125000800_create_search_and_workflow_api.sql)
+# =============================================================================================
+SEARCH_IDX = "workflow_execution_logs_search_vector_idx"
+RARE = "24680"  # 'log 24680': one row of the big execution, in no other
+
+
+async def test_api_when_owner_searches_an_execution_for_a_rare_word_then_gin_index_not_a_walk(volume):
+    nodes = await api_plans(volume, "select public.get_execution_logs($1, q => $2)", BIG, RARE)
+
+    assert SEARCH_IDX in index_names(nodes)
+    assert LOGS not in seq_scans(nodes)
+
+
+async def test_api_when_owner_ranks_a_search_then_gin_index(volume):
+    nodes = await api_plans(
+        volume, "select public.get_execution_logs($1, q => $2, \"order\" => 'rank')", BIG, f"{RARE} or 13579"
+    )
+
+    assert SEARCH_IDX in index_names(nodes)
+    assert LOGS not in seq_scans(nodes)
+
+
+async def test_api_when_owner_searches_a_whole_workflow_then_gin_index(volume):
+    nodes = await api_plans(volume, "select public.get_workflow_logs($1, q => $2)", volume.workflow_id, RARE)
+
+    assert SEARCH_IDX in index_names(nodes)
+    assert LOGS not in seq_scans(nodes)
+
+
+@pytest.mark.parametrize("after", [None, BIG_ROWS // 2], ids=["first-page", "cursor"])
+async def test_api_when_owner_reads_a_workflow_page_then_executions_counts_and_seq_indexes(volume, after):
+    nodes = await api_plans(volume, "select public.get_workflow_logs($1, after => $2)", volume.workflow_id, after)
+
+    # The workflow's executions by (workflow_id, ...), pruned by the counts, each run an index range by seq.
+    assert {EXECUTIONS_IDX, COUNTS_PKEY, SEQ_IDX} <= index_names(nodes)
+    assert LOGS not in seq_scans(nodes)
+    assert "workflow_executions" not in seq_scans(nodes)
+
+
+async def test_api_when_owner_reads_a_workflow_page_with_errors_only_then_level_index(volume):
+    nodes = await api_plans(volume, "select public.get_workflow_logs($1, level => 'error')", volume.workflow_id)
+
+    assert {EXECUTIONS_IDX, LEVEL_IDX} <= index_names(nodes)
+    assert LOGS not in seq_scans(nodes)
+
+
+async def test_api_when_owner_reads_workflow_stats_then_no_scan_of_the_logs(volume):
+    nodes = await api_plans(volume, "select public.get_workflow_stats($1)", volume.workflow_id)
+
+    assert {EXECUTIONS_IDX, LEVEL_IDX} <= index_names(nodes)
+    assert LOGS not in seq_scans(nodes)

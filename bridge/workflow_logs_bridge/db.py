@@ -40,6 +40,8 @@ class LogsQuery:
     event_type: str | None = None
     milestones_only: bool = False
     min_priority: int | None = None
+    q: str | None = None
+    order: str = "seq"
 
 
 async def _end_transaction(conn: asyncpg.Connection) -> None:
@@ -118,15 +120,39 @@ async def execution_logs(conn: asyncpg.Connection, execution_id: str, q: LogsQue
                public.get_execution_logs(
                  execution_id => $1, "limit" => $2, "offset" => $3, level => $4,
                  start_time => $5, end_time => $6, after => $7, category => $8,
-                 node_id => $9, event_type => $10, milestones_only => $11, min_priority => $12
+                 node_id => $9, event_type => $10, milestones_only => $11, min_priority => $12,
+                 q => $13, "order" => $14
                )::text as page
         from (select 1) one
         left join public.workflow_executions we on we.execution_id = $1
         """,
         execution_id, q.limit, q.offset, q.level, q.start_time, q.end_time, q.after,
-        q.category, q.node_id, q.event_type, q.milestones_only, q.min_priority,
+        q.category, q.node_id, q.event_type, q.milestones_only, q.min_priority, q.q, q.order,
     )
     return row["status"], row["finished"], row["page"]
+
+
+async def workflow_logs(conn: asyncpg.Connection, workflow_id: str, q: LogsQuery) -> str:
+    """WorkflowLogsResponse JSON: the logs of every execution of a workflow."""
+    return await conn.fetchval(
+        """
+        select public.get_workflow_logs(
+                 workflow_id => $1, "limit" => $2, "offset" => $3, level => $4,
+                 start_time => $5, end_time => $6, after => $7, category => $8,
+                 node_id => $9, event_type => $10, milestones_only => $11, min_priority => $12,
+                 q => $13, "order" => $14
+               )::text
+        """,
+        workflow_id, q.limit, q.offset, q.level, q.start_time, q.end_time, q.after,
+        q.category, q.node_id, q.event_type, q.milestones_only, q.min_priority, q.q, q.order,
+    )
+
+
+async def workflow_stats(conn: asyncpg.Connection, workflow_id: str, since: str | None, until: str | None, top: int) -> str:
+    return await conn.fetchval(
+        "select public.get_workflow_stats(workflow_id => $1, since => $2, until => $3, top => $4)::text",
+        workflow_id, since, until, top,
+    )
 
 
 async def execution_summary(conn: asyncpg.Connection, execution_id: str) -> str:

@@ -24,6 +24,10 @@ Timeline = _contract.Timeline
 ExecutionInfo = _contract.ExecutionInfo
 ExecutionSummary = _contract.ExecutionSummary
 RecentSummary = _contract.RecentSummary
+Highlight = _contract.Highlight
+WorkflowLogEntry = _contract.WorkflowLogEntry
+WorkflowLogsResponse = _contract.WorkflowLogsResponse
+WorkflowStatsResponse = _contract.WorkflowStats
 
 
 class LogsSummaryResponse(_contract.LogsSummary):

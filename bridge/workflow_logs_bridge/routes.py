@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -22,6 +22,8 @@ from .models import (
     LogsResponse,
     LogsSummaryResponse,
     RecentLogsResponse,
+    WorkflowLogsResponse,
+    WorkflowStatsResponse,
 )
 from .sse import SSEResponse
 from .streams import first_page, log_stream
@@ -39,6 +41,14 @@ SSE_DOC = {
     429: {"description": "Too many concurrent streams for this user"},
     **ERRORS,
 }
+
+
+Order = Literal["seq", "rank"]
+Q_DOC = (
+    "Full-text search of message and user_friendly_message (websearch syntax: words, \"a phrase\", or, -word). "
+    "Each returned log then carries `highlight` {message, technical_message}: HTML-escaped, matches in <mark>...</mark>"
+)
+ORDER_DOC = "seq (log order, cursor paging) or rank (best match first, needs q, offset paging)"
 
 
 def _json(text: str, headers: dict[str, str] | None = None, status_code: int = 200) -> Response:
@@ -79,10 +89,13 @@ async def get_execution_logs(
     event_type: Annotated[str | None, Query()] = None,
     milestones_only: Annotated[bool, Query()] = False,
     min_priority: Annotated[int | None, Query(ge=1, le=10)] = None,
+    q: Annotated[str | None, Query(max_length=1000, description=Q_DOC)] = None,
+    order: Annotated[Order, Query(description=ORDER_DOC)] = "seq",
     if_none_match: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     query = data.LogsQuery(
-        limit, offset, level, start_time, end_time, after, category, node_id, event_type, milestones_only, min_priority
+        limit, offset, level, start_time, end_time, after, category, node_id, event_type, milestones_only, min_priority,
+        q, order,
     )
     async with db.as_caller(claims) as conn:
         status, finished, page_text = await data.execution_logs(conn, execution_id, query)
@@ -198,6 +211,77 @@ async def get_recent_logs(
 ) -> Response:
     async with db.as_caller(claims) as conn:
         return _json(await data.recent_logs(conn, workflow_id, limit, include_all_executions), {"Cache-Control": "no-store"})
+
+
+# ------------------------------------------------------------------------------------------------
+# Workflows: logs across executions, statistics
+# ------------------------------------------------------------------------------------------------
+@router.get(
+    "/api/v1/app/workflows/{workflow_id}/logs",
+    response_model=WorkflowLogsResponse,
+    responses=ERRORS,
+    tags=["workflows"],
+    summary="Logs of every execution of a workflow, in seq order (gateway path)",
+)
+@router.get(
+    "/v2/workflows/{workflow_id}/logs",
+    response_model=WorkflowLogsResponse,
+    responses=ERRORS,
+    tags=["workflows"],
+    summary="Logs of every execution of a workflow, in seq order (engine path)",
+)
+async def get_workflow_logs(
+    workflow_id: str,
+    claims: CallerClaims,
+    db: Db,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000, description="Rows to skip (prefer `after`; for order=rank)")] = 0,
+    level: Annotated[str | None, Query(description="DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)")] = None,
+    start_time: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
+    end_time: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_SEQ, description="Cursor: pagination.next_cursor of the previous page")
+    ] = None,
+    category: Annotated[str | None, Query(description="business or technical")] = None,
+    node_id: Annotated[str | None, Query()] = None,
+    event_type: Annotated[str | None, Query()] = None,
+    milestones_only: Annotated[bool, Query()] = False,
+    min_priority: Annotated[int | None, Query(ge=1, le=10)] = None,
+    q: Annotated[str | None, Query(max_length=1000, description=Q_DOC)] = None,
+    order: Annotated[Order, Query(description=ORDER_DOC)] = "seq",
+) -> Response:
+    query = data.LogsQuery(
+        limit, offset, level, start_time, end_time, after, category, node_id, event_type, milestones_only, min_priority,
+        q, order,
+    )
+    async with db.as_caller(claims) as conn:
+        return _json(await data.workflow_logs(conn, workflow_id, query), {"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/api/v1/app/workflows/{workflow_id}/stats",
+    response_model=WorkflowStatsResponse,
+    responses=ERRORS,
+    tags=["workflows"],
+    summary="Runs, error rate, top errors and slowest nodes of a workflow over a time window (gateway path)",
+)
+@router.get(
+    "/v2/workflows/{workflow_id}/stats",
+    response_model=WorkflowStatsResponse,
+    responses=ERRORS,
+    tags=["workflows"],
+    summary="Runs, error rate, top errors and slowest nodes of a workflow over a time window (engine path)",
+)
+async def get_workflow_stats(
+    workflow_id: str,
+    claims: CallerClaims,
+    db: Db,
+    since: Annotated[str | None, Query(description="ISO 8601; runs that started at or after it")] = None,
+    until: Annotated[str | None, Query(description="ISO 8601; runs that started before it")] = None,
+    top: Annotated[int, Query(ge=1, le=100, description="Length of top_errors and slowest_nodes")] = 10,
+) -> Response:
+    async with db.as_caller(claims) as conn:
+        return _json(await data.workflow_stats(conn, workflow_id, since, until, top), {"Cache-Control": "no-store"})
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,7 +11,16 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "Highlight",
     "LogEntry",
+    "WorkflowLogEntry",
+    "WorkflowLogsResponse",
+    "RunStats",
+    "DurationStats",
+    "LogCounts",
+    "ErrorMessageCount",
+    "NodeStats",
+    "WorkflowStats",
     "Pagination",
     "PaginationInfo",
     "LogsResponse",
@@ -40,6 +49,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class Highlight(_Model):
+    """The matches of a search (`q`) in an entry: HTML-escaped text with the words in `<mark>...</mark>`
+    (an excerpt of about 35 words for long texts). `technical_message` is set when the entry has one."""
+
+    message: str | None = None
+    technical_message: str | None = None
+
+
 class LogEntry(_Model):
     """One log as the API returns it; `seq` is the cursor and the SSE event id."""
 
@@ -65,6 +82,7 @@ class LogEntry(_Model):
     technical_details: dict[str, Any] | None = None
     performance_metrics: dict[str, Any] | None = None
     is_realtime: bool | None = None  # set on logs that arrive over SSE
+    highlight: Highlight | None = None  # set on the results of a search (q) only
 
 
 class PaginationInfo(_Model):
@@ -83,6 +101,22 @@ class LogsResponse(_Model):
     execution_id: str
     logs: list[LogEntry]
     total_count: int
+    pagination: PaginationInfo
+
+
+class WorkflowLogEntry(LogEntry):
+    """A log of a workflow-wide listing: a LogEntry that names its execution."""
+
+    execution_id: str
+
+
+class WorkflowLogsResponse(_Model):
+    """The logs of every execution of a workflow in seq order. `total_count` is given on the first page
+    of a walk (no `after`) and is None on cursor pages."""
+
+    workflow_id: str
+    logs: list[WorkflowLogEntry]
+    total_count: int | None = None
     pagination: PaginationInfo
 
 
@@ -150,6 +184,61 @@ class RecentLogs(_Model):
     summary: RecentSummary
     other_executions: list[ExecutionSummary] | None = None
     total_executions: int | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Workflow statistics
+# ------------------------------------------------------------------------------------------------
+class RunStats(_Model):
+    total: int
+    by_status: dict[str, int]
+    finished: int
+    failed: int = Field(description="Runs that ended in ERROR or TIMEOUT")
+
+
+class DurationStats(_Model):
+    """Seconds from start to end of the finished runs (None without finished runs)."""
+
+    avg: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    max: float | None = None
+
+
+class LogCounts(_Model):
+    total: int
+    by_level: dict[str, int]
+
+
+class ErrorMessageCount(_Model):
+    message: str
+    count: int
+    executions: int
+    last_seen: str
+
+
+class NodeStats(_Model):
+    node_id: str
+    node_name: str
+    node_type: str | None = None
+    executions: int
+    failures: int
+    avg_duration_seconds: float | None = None
+    max_duration_seconds: float | None = None
+
+
+class WorkflowStats(_Model):
+    """Statistics of the executions of a workflow that started in [since, until)."""
+
+    workflow_id: str
+    since: str | None = None
+    until: str | None = None
+    runs: RunStats
+    error_rate: float | None = Field(default=None, description="failed / finished runs; None without finished runs")
+    duration_seconds: DurationStats
+    logs: LogCounts
+    top_errors: list[ErrorMessageCount]
+    slowest_nodes: list[NodeStats]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ from ._models import (
     LogsResponse,
     LogsSummary,
     RecentLogs,
+    WorkflowLogEntry,
+    WorkflowLogsResponse,
+    WorkflowStats,
     parse_stream_event,
 )
 
@@ -51,6 +54,27 @@ class ClientState(enum.Enum):
     UNOPENED = 1  # not entered yet (usable without a `with` block too)
     OPENED = 2  # inside `async with`
     CLOSED = 3  # closed: refuses every further call
+
+
+def _filters(
+    limit, offset, level, start_time, end_time, after, category, node_id, event_type, milestones_only, min_priority,
+    q, order,
+) -> dict[str, Any]:
+    return {
+        "limit": limit,
+        "offset": offset,
+        "level": level,
+        "start_time": start_time,
+        "end_time": end_time,
+        "after": after,
+        "category": category,
+        "node_id": node_id,
+        "event_type": event_type,
+        "milestones_only": milestones_only,
+        "min_priority": min_priority,
+        "q": q,
+        "order": order,
+    }
 
 
 def _param(value: Any) -> Any:
@@ -173,21 +197,15 @@ class LogsClient:
         event_type: str | None = None,
         milestones_only: bool | None = None,
         min_priority: int | None = None,
+        q: str | None = None,
+        order: str | None = None,
     ) -> LogsResponse:
-        """One page of an execution's logs (`pagination.next_cursor` is the `after` of the next page)."""
-        params = {
-            "limit": limit,
-            "offset": offset,
-            "level": level,
-            "start_time": start_time,
-            "end_time": end_time,
-            "after": after,
-            "category": category,
-            "node_id": node_id,
-            "event_type": event_type,
-            "milestones_only": milestones_only,
-            "min_priority": min_priority,
-        }
+        """One page of an execution's logs (`pagination.next_cursor` is the `after` of the next page).
+
+        `q` searches message and user_friendly_message (websearch syntax) and fills each entry's
+        `highlight`; `order="rank"` returns the best matches first (page those with `offset`)."""
+        params = _filters(limit, offset, level, start_time, end_time, after, category, node_id, event_type,
+                          milestones_only, min_priority, q, order)
         body = await self._get(f"/api/v1/app/executions/{execution_id}/logs", params)
         return self._validate(LogsResponse, body)
 
@@ -211,6 +229,69 @@ class LogsClient:
         async for page in self.iter_pages(execution_id, page_size=page_size, **filters):
             for entry in page.logs:
                 yield entry
+
+    async def get_workflow_logs(
+        self,
+        workflow_id: str,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        level: str | None = None,
+        start_time: str | datetime | None = None,
+        end_time: str | datetime | None = None,
+        after: int | None = None,
+        category: str | None = None,
+        node_id: str | None = None,
+        event_type: str | None = None,
+        milestones_only: bool | None = None,
+        min_priority: int | None = None,
+        q: str | None = None,
+        order: str | None = None,
+    ) -> WorkflowLogsResponse:
+        """One page of the logs of every execution of a workflow, in seq order; each entry names its
+        `execution_id`. `total_count` is set on the first page only (no `after`)."""
+        params = _filters(limit, offset, level, start_time, end_time, after, category, node_id, event_type,
+                          milestones_only, min_priority, q, order)
+        body = await self._get(f"/api/v1/app/workflows/{workflow_id}/logs", params)
+        return self._validate(WorkflowLogsResponse, body)
+
+    async def iter_workflow_pages(
+        self, workflow_id: str, *, page_size: int = MAX_PAGE, **filters: Any
+    ) -> AsyncIterator[WorkflowLogsResponse]:
+        """Every page of a workflow's logs matching `filters`, following `next_cursor` (one page in memory)."""
+        if "offset" in filters or "limit" in filters or filters.get("order") == "rank":
+            raise InvalidRequest("iter_workflow_logs pages by cursor in seq order; pass page_size= and after=")
+        after = filters.pop("after", None)
+        while True:
+            page = await self.get_workflow_logs(workflow_id, limit=page_size, after=after, **filters)
+            yield page
+            cursor = page.pagination.next_cursor
+            if not page.pagination.has_more or cursor is None or not page.logs:
+                return
+            after = cursor
+
+    async def iter_workflow_logs(
+        self, workflow_id: str, *, page_size: int = MAX_PAGE, **filters: Any
+    ) -> AsyncIterator[WorkflowLogEntry]:
+        """Every log of every execution of a workflow matching `filters`, in seq order (constant memory)."""
+        async for page in self.iter_workflow_pages(workflow_id, page_size=page_size, **filters):
+            for entry in page.logs:
+                yield entry
+
+    async def workflow_stats(
+        self,
+        workflow_id: str,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        top: int | None = None,
+    ) -> WorkflowStats:
+        """Runs by status, error rate, durations, top error messages and slowest nodes of the executions
+        that started in [since, until)."""
+        body = await self._get(
+            f"/api/v1/app/workflows/{workflow_id}/stats", {"since": since, "until": until, "top": top}
+        )
+        return self._validate(WorkflowStats, body)
 
     async def summary(self, execution_id: str) -> LogsSummary:
         body = await self._get(f"/v2/executions/{execution_id}/logs/summary", {})
@@ -390,6 +471,25 @@ class SyncLogsClient:
 
     def iter_logs(self, execution_id: str, **filters: Any) -> Iterator[LogEntry]:
         return self._iterate(self._async.iter_logs(execution_id, **filters))
+
+    def get_workflow_logs(self, workflow_id: str, **filters: Any) -> WorkflowLogsResponse:
+        return self._call(self._async.get_workflow_logs(workflow_id, **filters))
+
+    def iter_workflow_pages(self, workflow_id: str, **filters: Any) -> Iterator[WorkflowLogsResponse]:
+        return self._iterate(self._async.iter_workflow_pages(workflow_id, **filters))
+
+    def iter_workflow_logs(self, workflow_id: str, **filters: Any) -> Iterator[WorkflowLogEntry]:
+        return self._iterate(self._async.iter_workflow_logs(workflow_id, **filters))
+
+    def workflow_stats(
+        self,
+        workflow_id: str,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        top: int | None = None,
+    ) -> WorkflowStats:
+        return self._call(self._async.workflow_stats(workflow_id, since=since, until=until, top=top))
 
     def summary(self, execution_id: str) -> LogsSummary:
         return self._call(self._async.summary(execution_id))

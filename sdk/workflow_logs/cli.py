@@ -315,7 +315,19 @@ def _csv_cell(value: object) -> object:
 
 @app.command()
 def export(
-    execution_id: Annotated[str, typer.Argument(help="The execution to export.")],
+    execution_id: Annotated[
+        Optional[str], typer.Argument(help="The execution to export (or pass --workflow).", show_default=False)
+    ] = None,
+    workflow: Annotated[
+        Optional[str],
+        typer.Option("--workflow", "-w", help="Export the logs of every execution of this workflow instead.", show_default=False),
+    ] = None,
+    since: Annotated[
+        Optional[str], typer.Option("--since", help="Only logs created at or after this ISO 8601 time.", show_default=False)
+    ] = None,
+    until: Annotated[
+        Optional[str], typer.Option("--until", help="Only logs created at or before this ISO 8601 time.", show_default=False)
+    ] = None,
     format: Annotated[ExportFormat, typer.Option("--format", "-f", help="jsonl (one JSON object a line) or csv.")] = ExportFormat.jsonl,
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="File to write (default: standard output).")
@@ -324,9 +336,11 @@ def export(
     token: BridgeToken = None,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=1000, help="Logs per request.")] = 1000,
 ) -> None:
-    """Export every log of an execution, page by page by cursor (constant memory), with progress on stderr.
+    """Export every log of an execution, or of all executions of a workflow (--workflow), page by page by
+    cursor (constant memory), with progress on stderr.
 
-    CSV has a header row and one row per log; nested fields are JSON strings; UTF-8 without a BOM.
+    Workflow exports are in seq order across executions and carry execution_id. CSV has a header row and
+    one row per log; nested fields are JSON strings; UTF-8 without a BOM.
     """
     import csv
 
@@ -337,8 +351,14 @@ def export(
     from ._models import LogEntry
     from ._reader import LogsClient
 
+    if (execution_id is None) == (workflow is None):
+        _fail("name one execution (EXECUTION_ID) or one workflow (--workflow WORKFLOW_ID)", 2)
     token = _need_token(token)
-    columns = list(LogEntry.model_fields)
+    exclude = {"is_realtime", "highlight"}
+    columns = [c for c in LogEntry.model_fields if c not in exclude]
+    if workflow is not None:
+        columns.insert(0, "execution_id")
+    filters = {"start_time": since, "end_time": until}
 
     async def run(stream) -> int:
         written = 0
@@ -346,17 +366,23 @@ def export(
         if writer is not None:
             writer.writerow(columns)
         async with LogsClient(url, token) as logs:
-            pages = logs.iter_pages(execution_id, page_size=page_size)
+            if workflow is not None:
+                pages = logs.iter_workflow_pages(workflow, page_size=page_size, **filters)
+            else:
+                pages = logs.iter_pages(execution_id, page_size=page_size, **filters)
             first = await anext(pages)  # errors (token, not found) surface before any progress is drawn
+            total = first.total_count or 0  # workflow pages count on the first page only
             with Progress(
                 TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
             ) as progress:
-                task = progress.add_task("export", total=first.total_count)
+                task = progress.add_task("export", total=total)
                 page = first
                 while True:
-                    progress.update(task, total=max(page.total_count, written + len(page.logs)))
+                    if page.total_count is not None:
+                        total = page.total_count
+                    progress.update(task, total=max(total, written + len(page.logs)))
                     for entry in page.logs:
-                        row = entry.model_dump(mode="json", exclude={"is_realtime"})
+                        row = entry.model_dump(mode="json", exclude=exclude)
                         if writer is not None:
                             writer.writerow([_csv_cell(row.get(c)) for c in columns])
                         else:

@@ -201,3 +201,64 @@ async def test_export_to_stdout_writes_jsonl(reader_bridge, reader_world):
     assert code == 0, err
     lines = out.splitlines()
     assert [json.loads(line)["seq"] for line in lines] == await reader_world.seqs(reader_world.finished)
+
+
+async def test_export_of_a_workflow_over_a_time_range_has_every_log_of_every_execution_in_the_window_once(
+    reader_bridge, reader_world, admin_pool, tmp_path
+):
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2025, 5, 1, tzinfo=timezone.utc)
+    async with admin_pool.acquire() as conn:
+        workflow_id = await factories.make_workflow(conn, reader_world.owner, name="export workflow")
+        runs = [await factories.make_execution(conn, workflow_id, status="SUCCESS") for _ in range(3)]
+        for turn in range(4):  # runs written in turns: their seq ranges interleave
+            for run in runs:
+                await factories.insert_logs_bulk(
+                    conn, run, 700, first=turn * 1000 + 1, start=start + timedelta(hours=turn), step=timedelta(seconds=1)
+                )
+        since, until = start + timedelta(hours=1), start + timedelta(hours=3) - timedelta(seconds=1)
+        rows = await conn.fetch(
+            "select l.seq, l.execution_id from public.workflow_execution_logs l"
+            " where l.execution_id = any($1::text[]) and l.created_at between $2 and $3 order by l.seq",
+            runs, since, until,
+        )
+    expected = [(r["seq"], r["execution_id"]) for r in rows]
+    assert len(expected) == 3 * 700 * 2
+    env = env_for(reader_bridge, reader_world.token())
+
+    jsonl = tmp_path / "workflow.jsonl"
+    code, _, err = await run_cli(
+        "export", "--workflow", workflow_id, "--since", since.isoformat(), "--until", until.isoformat(),
+        "--page-size", "500", "-o", str(jsonl), env=env,
+    )
+    assert code == 0, err
+    assert f"exported {len(expected)} logs" in err
+    with jsonl.open(encoding="utf-8") as f:
+        got = [(e["seq"], e["execution_id"]) for e in map(json.loads, f)]
+    assert got == expected
+
+    out_csv = tmp_path / "workflow.csv"
+    code, _, err = await run_cli("export", "-w", workflow_id, "--format", "csv", "-o", str(out_csv), env=env)
+    assert code == 0, err
+    with out_csv.open(encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0][:3] == ["execution_id", "id", "seq"]
+    assert "highlight" not in table[0]
+    assert len(table) == 1 + 3 * 700 * 4
+
+
+async def test_export_needs_exactly_one_of_an_execution_and_a_workflow(reader_bridge, reader_world):
+    env = env_for(reader_bridge, reader_world.token())
+    for args in ([], [reader_world.finished, "--workflow", reader_world.workflow_id]):
+        code, out, err = await run_cli("export", *args, env=env, timeout=20)
+        assert code == 2
+        assert "name one execution" in err and out == ""
+
+
+async def test_export_of_another_users_workflow_fails_with_not_found(reader_bridge, reader_world):
+    code, out, err = await run_cli(
+        "export", "--workflow", reader_world.workflow_id, env=env_for(reader_bridge, reader_world.token("other")), timeout=20
+    )
+    assert code == 1
+    assert "404" in err and out == ""

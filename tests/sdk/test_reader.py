@@ -292,3 +292,45 @@ def test_sync_facade_reads_pages_iterates_and_streams(reader_bridge, reader_worl
     assert logs.is_closed
     with pytest.raises(RuntimeError):
         logs.summary(reader_world.finished)
+
+
+# ------------------------------------------------------------------------------------------------
+# Search, workflow logs and workflow statistics
+# ------------------------------------------------------------------------------------------------
+async def test_search_fills_highlight_and_rank_orders_best_first(reader_bridge, reader_world):
+    async with LogsClient(reader_bridge.url, reader_world.token()) as logs:
+        page = await logs.get_logs(reader_world.finished, q="17", limit=10)
+        plain = await logs.get_logs(reader_world.finished, limit=10)
+        ranked = await logs.get_logs(reader_world.finished, q="log or 17", order="rank", limit=1)
+    assert [e.message for e in page.logs] == ["log 17"]
+    assert page.logs[0].highlight is not None and page.logs[0].highlight.message == "log <mark>17</mark>"
+    assert all(e.highlight is None for e in plain.logs)
+    assert ranked.logs[0].message == "log 17" and ranked.pagination.next_cursor is None
+
+
+async def test_iter_workflow_logs_reads_every_execution_in_seq_order(reader_bridge, reader_world, admin_pool):
+    rows = await admin_pool.fetch(
+        "select l.seq, l.execution_id from public.workflow_execution_logs l join public.workflow_executions we"
+        " using (execution_id) where we.workflow_id = $1 order by l.seq",
+        reader_world.workflow_id,
+    )
+    async with LogsClient(reader_bridge.url, reader_world.token()) as logs:
+        got = [(e.seq, e.execution_id) async for e in logs.iter_workflow_logs(reader_world.workflow_id, page_size=33)]
+        first = await logs.get_workflow_logs(reader_world.workflow_id, limit=5)
+        with pytest.raises(InvalidRequest):
+            async for _ in logs.iter_workflow_logs(reader_world.workflow_id, order="rank", q="log"):
+                pass
+    assert got == [(r["seq"], r["execution_id"]) for r in rows]
+    assert first.total_count == len(rows) and first.pagination.has_more
+
+
+def test_sync_client_workflow_logs_and_stats(reader_bridge, reader_world):
+    with SyncLogsClient(reader_bridge.url, reader_world.token()) as logs:
+        stats = logs.workflow_stats(reader_world.workflow_id, since="2000-01-01T00:00:00Z", top=3)
+        entries = list(logs.iter_workflow_logs(reader_world.workflow_id, level="error"))
+        with pytest.raises(NotFoundError):
+            logs.workflow_stats("00000000-0000-4000-8000-000000000000")
+    assert stats.runs.total >= 2 and stats.runs.by_status.get("SUCCESS", 0) >= 1
+    assert stats.logs.by_level.get("error", 0) == len(entries)
+    assert len(stats.top_errors) <= 3 and all(t.count >= 1 for t in stats.top_errors)
+    assert all(e.level == "error" for e in entries)

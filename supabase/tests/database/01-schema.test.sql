@@ -50,9 +50,11 @@ select results_eq(
       ('created_at', 'timestamp with time zone', true, 'now()', ''),
       ('seq', 'bigint', true, null, 'a'),
       ('expires_on', 'date', true,
-       '(workflow_logs_private.utc_today() + workflow_logs_private.default_retention_days())', '')
+       '(workflow_logs_private.utc_today() + workflow_logs_private.default_retention_days())', ''),
+      ('search_vector', 'tsvector', false,
+       '(to_tsvector(''simple''::regconfig, message) || to_tsvector(''simple''::regconfig, COALESCE(user_friendly_message, ''''::text)))', '')
   $$,
-  'workflow_execution_logs has the seed-design 3.1 columns (name, type, nullability, default) in order, plus seq bigint generated always as identity and the partition key expires_on'
+  'workflow_execution_logs has the seed-design 3.1 columns (name, type, nullability, default) in order, plus seq bigint generated always as identity, the partition key expires_on and the generated search_vector'
 );
 select col_is_pk('public', 'workflow_execution_logs', array['id', 'expires_on'],
                  'workflow_execution_logs'' primary key is (id, expires_on): a partitioned table''s key holds the partition key');

@@ -10,12 +10,15 @@ select plan(50);
 -- =============================================================================================
 select functions_are('public',
   array['get_execution_logs', 'get_execution_logs_summary', 'get_recent_logs', 'append_execution_logs',
-        'get_execution_state', 'get_execution_log_events', 'get_execution_log_events_batch'],
+        'get_execution_state', 'get_execution_log_events', 'get_execution_log_events_batch',
+        'get_workflow_logs', 'get_workflow_stats'],
   'public holds exactly the API functions');
 
 create temporary table pgtap_09_api (fn regprocedure, reader boolean);
 insert into pgtap_09_api values
-  ('public.get_execution_logs(text, integer, integer, text, text, text, bigint, text, text, text, boolean, integer)', true),
+  ('public.get_execution_logs(text, integer, integer, text, text, text, bigint, text, text, text, boolean, integer, text, text)', true),
+  ('public.get_workflow_logs(text, integer, integer, text, text, text, bigint, text, text, text, boolean, integer, text, text)', true),
+  ('public.get_workflow_stats(text, text, text, integer)', true),
   ('public.get_execution_logs_summary(text)', true),
   ('public.get_recent_logs(text, integer, boolean)', true),
   ('public.append_execution_logs(jsonb)', false),
@@ -30,7 +33,7 @@ select bag_eq(
   'authenticated can execute the readers and not append_execution_logs');
 select ok(not has_function_privilege('authenticated', 'public.append_execution_logs(jsonb)', 'execute'),
           'authenticated cannot execute append_execution_logs');
-select is((select count(*)::int from pgtap_09_api where has_function_privilege('service_role', fn, 'execute')), 6,
+select is((select count(*)::int from pgtap_09_api where has_function_privilege('service_role', fn, 'execute')), 8,
           'service_role can execute every API function');
 select is_empty($$ select a.fn from pgtap_09_api a, pg_proc p, aclexplode(p.proacl) x
                    where p.oid = a.fn and x.grantee = 0 $$,
@@ -43,7 +46,9 @@ select is_empty($$ select a.fn from pgtap_09_api a join pg_proc p on p.oid = a.f
 select bag_eq(
   $$ select a.fn::text, p.provolatile::text from pgtap_09_api a join pg_proc p on p.oid = a.fn $$,
   $$ values ('append_execution_logs(jsonb)', 'v'),
-            ('get_execution_logs(text,integer,integer,text,text,text,bigint,text,text,text,boolean,integer)', 's'),
+            ('get_execution_logs(text,integer,integer,text,text,text,bigint,text,text,text,boolean,integer,text,text)', 's'),
+            ('get_workflow_logs(text,integer,integer,text,text,text,bigint,text,text,text,boolean,integer,text,text)', 's'),
+            ('get_workflow_stats(text,text,text,integer)', 's'),
             ('get_execution_log_events(text,bigint,integer)', 's'),
             ('get_execution_logs_summary(text)', 's'),
             ('get_execution_state(text)', 's'),
@@ -127,9 +132,10 @@ select is_empty(
   $$ select p.oid::regprocedure from pg_proc p
      where p.pronamespace = 'workflow_logs_private'::regnamespace and p.prosecdef and p.prorettype <> 'trigger'::regtype
        and p.oid not in ('workflow_logs_private.assert_may_read(text)'::regprocedure,
+                         'workflow_logs_private.assert_may_read_workflow(uuid)'::regprocedure,
                          'workflow_logs_private.caller_bypasses_rls()'::regprocedure)
        and has_function_privilege('authenticated', p.oid, 'execute')
-       and p.prosrc !~ 'perform workflow_logs_private\.assert_may_read\('
+       and p.prosrc !~ 'perform workflow_logs_private\.assert_may_read(_workflow)?\('
        and p.prosrc !~ 'where workflow_logs_private\.caller_bypasses_rls\(\)\s+or exists' $$,
   'every security definer reader that authenticated may call checks ownership (assert_may_read, or the same rule set-based)');
 select is_empty(
