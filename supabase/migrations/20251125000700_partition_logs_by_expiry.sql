@@ -296,6 +296,7 @@ set search_path = ''
 as $$
 declare
   v_name text := 'workflow_execution_logs_p' || to_char(day, 'YYYYMMDD');
+  v_columns text;
 begin
   if to_regclass(format('workflow_logs_partitions.%I', v_name)) is not null then
     return false;
@@ -311,9 +312,14 @@ begin
                    ' including defaults including constraints including generated including storage)', v_name);
     execute format('alter table workflow_logs_partitions.%I add constraint %I check (expires_on >= %L and expires_on < %L)',
                    v_name, v_name || '_bound_check', day, day + 1);
+    -- (generated columns are computed again on insert, so only the stored ones are named)
+    select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into v_columns
+    from pg_attribute a
+    where a.attrelid = 'public.workflow_execution_logs'::regclass and a.attnum > 0 and not a.attisdropped
+      and a.attgenerated = '';
     execute format('with moved as (delete from workflow_logs_partitions.workflow_execution_logs_default'
-                   ' where expires_on = %L returning *) insert into workflow_logs_partitions.%I select * from moved',
-                   day, v_name);
+                   ' where expires_on = %L returning %s) insert into workflow_logs_partitions.%I (%s) select %s from moved',
+                   day, v_columns, v_name, v_columns, v_columns);
     execute format('alter table public.workflow_execution_logs attach partition workflow_logs_partitions.%I'
                    ' for values from (%L) to (%L)', v_name, day, day + 1);
     execute format('alter table workflow_logs_partitions.%I drop constraint %I', v_name, v_name || '_bound_check');
