@@ -221,3 +221,8 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._t0
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the block began (while it runs)."""
+        return time.perf_counter() - self._t0

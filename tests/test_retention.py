@@ -229,3 +229,45 @@ async def test_purge_command_drops_expired_partitions_and_reports(new_database):
     code, out, err = await run_cli("purge", "--database-url", "postgresql://nobody@127.0.0.1:1/none")
     assert code == 1 and out == ""
     assert err.startswith("error: cannot connect")
+
+
+# =============================================================================================
+# Reads visit only the execution's partitions
+# =============================================================================================
+def _scanned_partitions(plans: list[dict]) -> set[str]:
+    """Partitions of the logs table that some executed plan node actually scanned (loops > 0)."""
+    return {
+        n["Relation Name"]
+        for p in plans
+        for n in factories.plan_nodes(p["Plan"])
+        if n.get("Relation Name", "").startswith("workflow_execution_logs_") and n.get("Actual Loops", 0) > 0
+    }
+
+
+async def test_reads_of_an_execution_scan_only_the_partitions_its_logs_are_in(admin_pool):
+    async with admin_pool.acquire() as conn:
+        run = await factories.make_run(conn)
+        now = datetime.now(UTC)
+        await factories.append_logs(conn, [
+            factories.log_entry(run.execution_id, f"m{i}", level="ERROR" if i % 3 == 0 else "INFO",
+                                created_at=(now - timedelta(days=i % 2)).isoformat())
+            for i in range(40)
+        ])
+        today = await utc_today(conn)
+        own = {f"workflow_execution_logs_p{today + timedelta(days=30 - back):%Y%m%d}" for back in (0, 1)}
+        assert await conn.fetchval(
+            "select count(*) from pg_inherits where inhparent = 'public.workflow_execution_logs'::regclass") > 30
+
+        calls = [
+            ("select public.get_execution_logs(execution_id => $1)::text", [run.execution_id]),  # cursor reader
+            ("select public.get_execution_logs(execution_id => $1, level => 'error')::text", [run.execution_id]),
+            ("select public.get_execution_logs_summary($1)::text", [run.execution_id]),
+            ("select public.get_execution_log_events_batch($1::jsonb, 100)::text",
+             [{run.execution_id: 0}]),
+        ]
+        for sql, args in calls:
+            async with factories.auto_explain(conn, analyze=True) as plans:
+                async with as_role(conn, "authenticated", claims_for("authenticated", run.user_id)):
+                    assert await conn.fetchval(sql, *args)
+            scanned = _scanned_partitions(plans)
+            assert scanned and scanned <= own, f"{sql}: scanned {sorted(scanned)}, the logs are in {sorted(own)}"

@@ -284,6 +284,198 @@ end;
 $$;
 
 -- =============================================================================================
+-- Reads touch only an execution's own partitions
+-- =============================================================================================
+-- An execution's logs sit in one or two partitions (their expiry days), but `execution_id = $1` says
+-- nothing about expires_on, so every read would probe every partition's index (~60 µs each, dozens
+-- of partitions). workflow_execution_log_expiry keeps, per execution, the range of expiry days its rows
+-- were written with; the readers add `expires_on between first and last` and Postgres skips the other
+-- partitions when the query runs (run-time pruning). The range only ever widens: rows deleted or
+-- expired leave it a superset, which prunes less but is never wrong.
+create table if not exists public.workflow_execution_log_expiry (
+  execution_id varchar(255) primary key,
+  first_expires_on date not null,
+  last_expires_on date not null
+);
+
+comment on table public.workflow_execution_log_expiry is 'Per execution, the earliest and latest expires_on of its logs (a superset after deletes): the partitions its reads need. Maintained by a trigger on workflow_execution_logs.';
+
+insert into public.workflow_execution_log_expiry (execution_id, first_expires_on, last_expires_on)
+select l.execution_id, min(l.expires_on), max(l.expires_on)
+from public.workflow_execution_logs l
+group by 1
+on conflict (execution_id) do nothing;
+
+create or replace function workflow_logs_private.widen_log_expiry()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into public.workflow_execution_log_expiry as x (execution_id, first_expires_on, last_expires_on)
+  select r.execution_id, min(r.expires_on), max(r.expires_on)
+  from new_rows r
+  group by 1
+  order by 1  -- a fixed lock order across concurrent batches
+  on conflict (execution_id) do update
+    set first_expires_on = least(x.first_expires_on, excluded.first_expires_on),
+        last_expires_on = greatest(x.last_expires_on, excluded.last_expires_on)
+    where excluded.first_expires_on < x.first_expires_on or excluded.last_expires_on > x.last_expires_on;
+  return null;
+end;
+$$;
+
+comment on function workflow_logs_private.widen_log_expiry() is 'Statement-level AFTER INSERT / UPDATE trigger: widens each written execution''s expiry range.';
+
+drop trigger if exists workflow_execution_logs_expiry_insert on public.workflow_execution_logs;
+create trigger workflow_execution_logs_expiry_insert
+  after insert on public.workflow_execution_logs
+  referencing new table as new_rows
+  for each statement execute function workflow_logs_private.widen_log_expiry();
+drop trigger if exists workflow_execution_logs_expiry_update on public.workflow_execution_logs;
+create trigger workflow_execution_logs_expiry_update
+  after update on public.workflow_execution_logs
+  referencing new table as new_rows
+  for each statement execute function workflow_logs_private.widen_log_expiry();
+
+revoke all on table public.workflow_execution_log_expiry from public, anon, authenticated, service_role;
+grant select on table public.workflow_execution_log_expiry to authenticated, service_role;
+alter table public.workflow_execution_log_expiry enable row level security;
+drop policy if exists "Owners can read the expiry range of their executions" on public.workflow_execution_log_expiry;
+create policy "Owners can read the expiry range of their executions"
+  on public.workflow_execution_log_expiry for select
+  to authenticated
+  using (
+    exists (
+      select 1
+      from public.workflow_executions we
+      join public.workflows w on w.id = we.workflow_id
+      where we.execution_id = workflow_execution_log_expiry.execution_id
+        and w.user_id = (select auth.uid())
+    )
+  );
+
+-- The readers of 20251125000400 and 20251125000600, restated with the expiry bound (their bodies are
+-- otherwise unchanged).
+create or replace function workflow_logs_private.filtered_logs(
+  execution_id text,
+  after bigint default null,
+  level public.log_level_enum default null,
+  category text default null,
+  event_type public.log_event_type_enum default null,
+  node_id text default null,
+  milestones_only boolean default false,
+  min_priority integer default null,
+  start_time timestamptz default null,
+  end_time timestamptz default null
+)
+returns setof public.workflow_execution_logs
+language sql
+stable
+as $$
+  select l.*
+  from public.workflow_execution_logs l
+  where l.execution_id = $1
+    and l.expires_on >= (select x.first_expires_on from public.workflow_execution_log_expiry x where x.execution_id = $1)
+    and l.expires_on <= (select x.last_expires_on from public.workflow_execution_log_expiry x where x.execution_id = $1)
+    and ($2 is null or l.seq > $2)
+    and ($3 is null or l.level = $3)
+    and ($4 is null or l.log_category = $4)
+    and ($5 is null or l.event_type = $5)
+    and ($6 is null or l.node_id = $6)
+    and (not $7 or l.is_milestone)
+    and ($8 is null or l.display_priority >= $8)
+    and ($9 is null or l.created_at >= $9)
+    and ($10 is null or l.created_at <= $10)
+$$;
+
+create or replace function workflow_logs_private.execution_events_after(
+  execution_id text,
+  after bigint,
+  lim integer,
+  out logs json,
+  out next_cursor bigint,
+  out has_more boolean,
+  out total_count bigint,
+  out last_seq bigint
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+set jit = off
+as $$
+declare
+  v_last bigint;
+  v_first_day date;
+  v_last_day date;
+begin
+  perform workflow_logs_private.assert_may_read(execution_events_after.execution_id);
+  select x.first_expires_on, x.last_expires_on into v_first_day, v_last_day
+  from public.workflow_execution_log_expiry x
+  where x.execution_id = execution_events_after.execution_id;
+  select coalesce(json_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
+                    filter (where p.n <= lim), '[]'::json),
+         max((p.r).seq) filter (where p.n <= lim),
+         count(*) > lim
+    into logs, v_last, has_more
+  from (
+    select x.r, row_number() over (order by (x.r).seq) as n
+    from (
+      select l as r
+      from public.workflow_execution_logs l
+      where l.execution_id = execution_events_after.execution_id
+        and l.expires_on between v_first_day and v_last_day
+        and l.seq > execution_events_after.after
+      order by l.seq
+      limit lim + 1
+    ) x
+  ) p;
+  next_cursor := coalesce(v_last, after);
+  select coalesce(sum(c.log_count), 0), max(c.last_seq) into total_count, last_seq
+  from public.workflow_execution_log_counts c
+  where c.execution_id = execution_events_after.execution_id;
+end;
+$$;
+
+create or replace function workflow_logs_private.events_after_many(execution_ids text[], afters bigint[], lim integer)
+returns table (execution_id text, logs json, next_cursor bigint, has_more boolean)
+language sql
+stable
+security definer
+set search_path = ''
+set jit = off
+as $$
+  select x.id,
+         coalesce(json_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
+                    filter (where p.n <= lim), '[]'::json),
+         coalesce(max((p.r).seq) filter (where p.n <= lim), x.after),
+         count(p.r) > lim
+  from unnest(execution_ids, afters) as x(id, after)
+  left join public.workflow_execution_log_expiry e on e.execution_id = x.id
+  left join lateral (
+    select y.r, row_number() over (order by (y.r).seq) as n
+    from (
+      select l as r
+      from public.workflow_execution_logs l
+      where l.execution_id = x.id and l.seq > x.after
+        and l.expires_on between e.first_expires_on and e.last_expires_on
+      order by l.seq
+      limit lim + 1
+    ) y
+  ) p on true
+  where workflow_logs_private.caller_bypasses_rls()
+     or exists (
+       select 1
+       from public.workflow_executions we
+       join public.workflows w on w.id = we.workflow_id
+       where we.execution_id = x.id and w.user_id = (select auth.uid())
+     )
+  group by x.id, x.after
+$$;
+
+-- =============================================================================================
 -- Partition maintenance
 -- =============================================================================================
 -- The partition for rows expiring on `day`; true when it was created now. Rows of that day that
@@ -417,6 +609,7 @@ comment on function workflow_logs_private.maintain_log_partitions(integer) is 'C
 -- Privileges: maintenance is for the database owner (pg_cron, the CLI); service_role evaluates the
 -- expiry default when it inserts directly.
 -- =============================================================================================
+revoke all on function workflow_logs_private.widen_log_expiry() from public, anon, authenticated, service_role;
 revoke all on function workflow_logs_private.default_retention_days() from public, anon, authenticated, service_role;
 revoke all on function workflow_logs_private.utc_today() from public, anon, authenticated, service_role;
 revoke all on function workflow_logs_private.insert_log_entries(jsonb) from public, anon, authenticated, service_role;

@@ -206,8 +206,9 @@ select has_index('public', 'workflow_executions', 'workflow_executions_workflow_
 select triggers_are('public', 'workflow_execution_logs',
   array['workflow_execution_logs_stats_insert', 'workflow_execution_logs_stats_update',
         'workflow_execution_logs_stats_delete', 'workflow_execution_logs_stats_truncate',
-        'workflow_execution_logs_notify', 'workflow_execution_logs_broadcast'],
-  'workflow_execution_logs has the stats, notify and broadcast triggers');
+        'workflow_execution_logs_notify', 'workflow_execution_logs_broadcast',
+        'workflow_execution_logs_expiry_insert', 'workflow_execution_logs_expiry_update'],
+  'workflow_execution_logs has the stats, notify, broadcast and expiry-range triggers');
 select has_trigger('public', 'workflow_executions', 'workflow_executions_status_changed',
                    'workflow_executions announces status changes');
 select ok(exists (select 1 from pg_publication_tables
