@@ -356,6 +356,30 @@ create policy "Owners can read the expiry range of their executions"
     )
   );
 
+-- The bounds, as functions the planner cannot inline: a stable call is evaluated once when the query
+-- starts and prunes there, and the planner keeps its row estimates (an inlined subquery becomes an
+-- initplan whose unknown value made it choose seq scans and a sort over index order).
+create or replace function workflow_logs_private.first_log_expiry(execution_id text)
+returns date
+language sql
+stable
+set search_path = ''
+as $$
+  select x.first_expires_on from public.workflow_execution_log_expiry x where x.execution_id = $1
+$$;
+
+create or replace function workflow_logs_private.last_log_expiry(execution_id text)
+returns date
+language sql
+stable
+set search_path = ''
+as $$
+  select x.last_expires_on from public.workflow_execution_log_expiry x where x.execution_id = $1
+$$;
+
+comment on function workflow_logs_private.first_log_expiry(text) is 'The earliest expires_on of the execution''s logs (null without logs): the lower partition bound of its reads.';
+comment on function workflow_logs_private.last_log_expiry(text) is 'The latest expires_on of the execution''s logs (null without logs): the upper partition bound of its reads.';
+
 -- The readers of 20251125000400 and 20251125000600, restated with the expiry bound (their bodies are
 -- otherwise unchanged).
 create or replace function workflow_logs_private.filtered_logs(
@@ -377,8 +401,8 @@ as $$
   select l.*
   from public.workflow_execution_logs l
   where l.execution_id = $1
-    and l.expires_on >= (select x.first_expires_on from public.workflow_execution_log_expiry x where x.execution_id = $1)
-    and l.expires_on <= (select x.last_expires_on from public.workflow_execution_log_expiry x where x.execution_id = $1)
+    and l.expires_on >= workflow_logs_private.first_log_expiry($1)
+    and l.expires_on <= workflow_logs_private.last_log_expiry($1)
     and ($2 is null or l.seq > $2)
     and ($3 is null or l.level = $3)
     and ($4 is null or l.log_category = $4)
@@ -408,13 +432,8 @@ set jit = off
 as $$
 declare
   v_last bigint;
-  v_first_day date;
-  v_last_day date;
 begin
   perform workflow_logs_private.assert_may_read(execution_events_after.execution_id);
-  select x.first_expires_on, x.last_expires_on into v_first_day, v_last_day
-  from public.workflow_execution_log_expiry x
-  where x.execution_id = execution_events_after.execution_id;
   select coalesce(json_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
                     filter (where p.n <= lim), '[]'::json),
          max((p.r).seq) filter (where p.n <= lim),
@@ -426,7 +445,8 @@ begin
       select l as r
       from public.workflow_execution_logs l
       where l.execution_id = execution_events_after.execution_id
-        and l.expires_on between v_first_day and v_last_day
+        and l.expires_on >= workflow_logs_private.first_log_expiry(execution_events_after.execution_id)
+        and l.expires_on <= workflow_logs_private.last_log_expiry(execution_events_after.execution_id)
         and l.seq > execution_events_after.after
       order by l.seq
       limit lim + 1
@@ -453,14 +473,14 @@ as $$
          coalesce(max((p.r).seq) filter (where p.n <= lim), x.after),
          count(p.r) > lim
   from unnest(execution_ids, afters) as x(id, after)
-  left join public.workflow_execution_log_expiry e on e.execution_id = x.id
   left join lateral (
     select y.r, row_number() over (order by (y.r).seq) as n
     from (
       select l as r
       from public.workflow_execution_logs l
       where l.execution_id = x.id and l.seq > x.after
-        and l.expires_on between e.first_expires_on and e.last_expires_on
+        and l.expires_on >= workflow_logs_private.first_log_expiry(x.id)
+        and l.expires_on <= workflow_logs_private.last_log_expiry(x.id)
       order by l.seq
       limit lim + 1
     ) y
@@ -610,6 +630,10 @@ comment on function workflow_logs_private.maintain_log_partitions(integer) is 'C
 -- expiry default when it inserts directly.
 -- =============================================================================================
 revoke all on function workflow_logs_private.widen_log_expiry() from public, anon, authenticated, service_role;
+revoke all on function workflow_logs_private.first_log_expiry(text) from public, anon, authenticated, service_role;
+revoke all on function workflow_logs_private.last_log_expiry(text) from public, anon, authenticated, service_role;
+grant execute on function workflow_logs_private.first_log_expiry(text) to authenticated, service_role;
+grant execute on function workflow_logs_private.last_log_expiry(text) to authenticated, service_role;
 revoke all on function workflow_logs_private.default_retention_days() from public, anon, authenticated, service_role;
 revoke all on function workflow_logs_private.utc_today() from public, anon, authenticated, service_role;
 revoke all on function workflow_logs_private.insert_log_entries(jsonb) from public, anon, authenticated, service_role;
