@@ -313,15 +313,20 @@ security definer
 set search_path = ''
 as $$
 begin
+  -- Only executions whose range must grow are written: in the steady state (a run's logs expire on
+  -- the day its range already holds) nothing is locked, so concurrent writers never wait here.
   insert into public.workflow_execution_log_expiry as x (execution_id, first_expires_on, last_expires_on)
-  select r.execution_id, min(r.expires_on), max(r.expires_on)
-  from new_rows r
-  group by 1
+  select g.execution_id, g.first_day, g.last_day
+  from (select r.execution_id, min(r.expires_on) as first_day, max(r.expires_on) as last_day
+        from new_rows r
+        group by 1) g
+  where not exists (
+    select 1 from public.workflow_execution_log_expiry e
+    where e.execution_id = g.execution_id and e.first_expires_on <= g.first_day and e.last_expires_on >= g.last_day)
   order by 1  -- a fixed lock order across concurrent batches
   on conflict (execution_id) do update
     set first_expires_on = least(x.first_expires_on, excluded.first_expires_on),
-        last_expires_on = greatest(x.last_expires_on, excluded.last_expires_on)
-    where excluded.first_expires_on < x.first_expires_on or excluded.last_expires_on > x.last_expires_on;
+        last_expires_on = greatest(x.last_expires_on, excluded.last_expires_on);
   return null;
 end;
 $$;
