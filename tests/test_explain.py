@@ -398,8 +398,11 @@ async def test_api_when_owner_calls_get_execution_logs_summary_then_no_scan_of_t
 # =============================================================================================
 # Search and logs across executions (20251125000800_create_search_and_workflow_api.sql)
 # =============================================================================================
-SEARCH_IDX = "workflow_execution_logs_search_vector_idx"
+SEARCH_IDX = "workflow_execution_logs_workflow_execution_search_idx"  # GIN (workflow_id, execution_id, search_vector)
+WORKFLOW_SEQ_IDX = "workflow_execution_logs_workflow_id_seq_idx"
+WORKFLOW_MILESTONES_IDX = "workflow_execution_logs_workflow_id_milestones_idx"
 RARE = "24680"  # 'log 24680': one row of the big execution, in no other
+COMMON = "log"  # every row of the volume
 
 
 async def test_api_when_owner_searches_an_execution_for_a_rare_word_then_gin_index_not_a_walk(volume):
@@ -407,6 +410,18 @@ async def test_api_when_owner_searches_an_execution_for_a_rare_word_then_gin_ind
 
     assert SEARCH_IDX in index_names(nodes)
     assert LOGS not in seq_scans(nodes)
+
+
+async def test_api_when_owner_searches_an_execution_for_a_common_word_then_no_scan_of_the_word_everywhere(volume):
+    # 'log' is in every row of the table: the execution bounds the search (its (execution_id, seq) range,
+    # or the GIN index's execution_id entry intersected with the word's), never the word's whole posting list.
+    nodes = await api_plans(volume, "select public.get_execution_logs($1, q => $2, after => 25000)", "own-3", COMMON)
+
+    assert index_names(nodes) & {SEQ_IDX, SEARCH_IDX}
+    assert LOGS not in seq_scans(nodes)
+    for node in nodes:
+        if node.get("Index Name") == SEARCH_IDX:
+            assert "execution_id" in node["Index Cond"], "the GIN scan must be bounded by the execution"
 
 
 async def test_api_when_owner_ranks_a_search_then_gin_index(volume):
@@ -418,27 +433,45 @@ async def test_api_when_owner_ranks_a_search_then_gin_index(volume):
     assert LOGS not in seq_scans(nodes)
 
 
-async def test_api_when_owner_searches_a_whole_workflow_then_gin_index(volume):
+async def test_api_when_owner_searches_a_whole_workflow_then_gin_index_by_workflow(volume):
     nodes = await api_plans(volume, "select public.get_workflow_logs($1, q => $2)", volume.workflow_id, RARE)
 
     assert SEARCH_IDX in index_names(nodes)
     assert LOGS not in seq_scans(nodes)
+    scans = [n for n in nodes if n.get("Index Name") == SEARCH_IDX]
+    assert all("workflow_id" in n["Index Cond"] for n in scans), "the GIN scan must be bounded by the workflow"
 
 
 @pytest.mark.parametrize("after", [None, BIG_ROWS // 2], ids=["first-page", "cursor"])
-async def test_api_when_owner_reads_a_workflow_page_then_executions_counts_and_seq_indexes(volume, after):
+async def test_api_when_owner_reads_a_workflow_page_then_one_workflow_id_seq_range(volume, after):
     nodes = await api_plans(volume, "select public.get_workflow_logs($1, after => $2)", volume.workflow_id, after)
 
-    # The workflow's executions by (workflow_id, ...), pruned by the counts, each run an index range by seq.
-    assert {EXECUTIONS_IDX, COUNTS_PKEY, SEQ_IDX} <= index_names(nodes)
+    # One range of (workflow_id, seq) (per partition, merged by seq), not one probe per execution.
+    assert WORKFLOW_SEQ_IDX in index_names(nodes)
+    assert SEQ_IDX not in index_names(nodes)
     assert LOGS not in seq_scans(nodes)
-    assert "workflow_executions" not in seq_scans(nodes)
+    scans = [n for n in nodes if n.get("Index Name") == WORKFLOW_SEQ_IDX]
+    if after is not None:
+        assert all("seq >" in n["Index Cond"] for n in scans), "the cursor must be an index range, not a filter"
+    else:
+        # total_count of the first page from the maintained counts, one primary key probe per execution
+        assert {EXECUTIONS_IDX, COUNTS_PKEY} <= index_names(nodes)
+        assert "workflow_executions" not in seq_scans(nodes)
 
 
-async def test_api_when_owner_reads_a_workflow_page_with_errors_only_then_level_index(volume):
+async def test_api_when_owner_reads_a_workflow_page_with_errors_only_then_workflow_id_seq_range(volume):
     nodes = await api_plans(volume, "select public.get_workflow_logs($1, level => 'error')", volume.workflow_id)
 
-    assert {EXECUTIONS_IDX, LEVEL_IDX} <= index_names(nodes)
+    assert WORKFLOW_SEQ_IDX in index_names(nodes)
+    assert LOGS not in seq_scans(nodes)
+
+
+async def test_api_when_owner_reads_workflow_milestones_then_partial_workflow_milestones_idx(volume):
+    nodes = await api_plans(
+        volume, "select public.get_workflow_logs($1, milestones_only => true, after => 1)", volume.workflow_id
+    )
+
+    assert WORKFLOW_MILESTONES_IDX in index_names(nodes)
     assert LOGS not in seq_scans(nodes)
 
 

@@ -52,9 +52,10 @@ select results_eq(
       ('expires_on', 'date', true,
        '(workflow_logs_private.utc_today() + workflow_logs_private.default_retention_days())', ''),
       ('search_vector', 'tsvector', false,
-       '(to_tsvector(''simple''::regconfig, message) || to_tsvector(''simple''::regconfig, COALESCE(user_friendly_message, ''''::text)))', '')
+       '(to_tsvector(''simple''::regconfig, message) || to_tsvector(''simple''::regconfig, COALESCE(user_friendly_message, ''''::text)))', ''),
+      ('workflow_id', 'uuid', false, null, '')
   $$,
-  'workflow_execution_logs has the seed-design 3.1 columns (name, type, nullability, default) in order, plus seq bigint generated always as identity, the partition key expires_on and the generated search_vector'
+  'workflow_execution_logs has the seed-design 3.1 columns (name, type, nullability, default) in order, plus seq bigint generated always as identity, the partition key expires_on, the generated search_vector and the denormalised workflow_id'
 );
 select col_is_pk('public', 'workflow_execution_logs', array['id', 'expires_on'],
                  'workflow_execution_logs'' primary key is (id, expires_on): a partitioned table''s key holds the partition key');
@@ -207,8 +208,9 @@ select triggers_are('public', 'workflow_execution_logs',
   array['workflow_execution_logs_stats_insert', 'workflow_execution_logs_stats_update',
         'workflow_execution_logs_stats_delete', 'workflow_execution_logs_stats_truncate',
         'workflow_execution_logs_notify', 'workflow_execution_logs_broadcast',
-        'workflow_execution_logs_expiry_insert', 'workflow_execution_logs_expiry_update'],
-  'workflow_execution_logs has the stats, notify, broadcast and expiry-range triggers');
+        'workflow_execution_logs_expiry_insert', 'workflow_execution_logs_expiry_update',
+        'workflow_execution_logs_set_workflow_id'],
+  'workflow_execution_logs has the stats, notify, broadcast, expiry-range and workflow_id triggers');
 select has_trigger('public', 'workflow_executions', 'workflow_executions_status_changed',
                    'workflow_executions announces status changes');
 select ok(exists (select 1 from pg_publication_tables

@@ -121,7 +121,7 @@ select is((select jsonb_build_object('level', level, 'event_type', event_type, '
           jsonb_build_object('level', 'INFO', 'event_type', 'step_started', 'log_category', 'business',
                              'created_at', '2025-04-01T10:00:00Z'::timestamptz),
           'they are stored normalized, created_at as given');
-select is((select to_jsonb(l) - array['id', 'seq', 'execution_id', 'event_type', 'message', 'created_at', 'expires_on', 'search_vector']
+select is((select to_jsonb(l) - array['id', 'seq', 'execution_id', 'event_type', 'message', 'created_at', 'expires_on', 'search_vector', 'workflow_id']
            from workflow_execution_logs l where id = '00000006-0000-4000-8000-00000000f001'),
           '{"log_category": "technical", "level": "INFO", "display_priority": 5, "is_milestone": false, "data": {},
             "technical_details": {}, "performance_metrics": {}, "node_id": null, "node_name": null, "node_type": null,
@@ -136,7 +136,7 @@ select is(append_execution_logs(jsonb_build_array(pg_temp.entry(
               "display_priority": 9, "is_milestone": true, "technical_details": {"code": 500},
               "stack_trace": "trace", "performance_metrics": {"ms": 12.5}, "created_at": "2025-04-01T10:00:00Z"}'))) -> 'inserted',
           '1'::jsonb, 'an entry with every field is accepted');
-select is((select to_jsonb(l) - array['id', 'seq', 'execution_id', 'expires_on', 'search_vector'] from workflow_execution_logs l
+select is((select to_jsonb(l) - array['id', 'seq', 'execution_id', 'expires_on', 'search_vector', 'workflow_id'] from workflow_execution_logs l
            where id = '00000006-0000-4000-8000-00000000f011'),
           '{"log_category": "business", "level": "ERROR", "event_type": "step_error", "message": "tech",
             "user_friendly_message": "friendly", "data": {"k": [1, 2]}, "node_id": "n1", "node_name": "Node 1",
