@@ -48,11 +48,13 @@ test-deno: install-deno
 test-py: install install-deno
 	$(PY) -m pytest
 
-## make bench: benchmarks (print a table, write bench/results/*.json). Not part of make test.
+## make bench: benchmarks (print a table, write bench/results/*.json; bench_scale loads 10M logs,
+## ~15 min). Not part of make test.
 bench: install
 	$(PY) bench/bench_sql_api.py
 	$(PY) bench/bench_bridge.py
 	$(PY) bench/bench_sdk.py
+	$(PY) bench/bench_scale.py
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache

@@ -202,15 +202,22 @@ async def run_raw(conn: asyncpg.Connection, args: argparse.Namespace, executions
 
 async def run_api(conn: asyncpg.Connection, args: argparse.Namespace, executions: int) -> list[dict[str, Any]]:
     rng = random.Random(7)
+    max_seq = await conn.fetchval("select max(seq) from public.workflow_execution_logs")
     claims = json.dumps({"sub": str(USER), "role": "authenticated"})
     now = dt.datetime.now(dt.UTC)
     cases = {
         "get_execution_logs (cursor page)": ("select public.get_execution_logs(execution_id => $1, after => $2)::text",
-                                             lambda e: [f"scale-{e}", rng.randrange(100_000, 10**9)]),
+                                             lambda e: [f"scale-{e}", rng.randrange(max_seq)]),
+        "get_execution_logs (q = rare word)": ("select public.get_execution_logs(execution_id => $1, q => $2)::text",
+                                               lambda e: [f"scale-{e}", f"ticket{e}"]),
         "get_execution_logs (q = common word)": ("select public.get_execution_logs(execution_id => $1, q => 'timeout')::text",
                                                  lambda e: [f"scale-{e}"]),
         "get_workflow_logs (first page)": ("select public.get_workflow_logs(workflow_id => $1)::text",
                                            lambda e: [str(WORKFLOWS[e % 20])]),
+        "get_workflow_logs (cursor page)": ("select public.get_workflow_logs(workflow_id => $1, after => $2)::text",
+                                            lambda e: [str(WORKFLOWS[e % 20]), rng.randrange(max_seq)]),
+        "get_workflow_logs (q = rare word)": ("select public.get_workflow_logs(workflow_id => $1, q => $2)::text",
+                                             lambda e: [str(WORKFLOWS[e % 20]), f"ticket{e}"]),
         "get_workflow_stats (7 days)": ("select public.get_workflow_stats(workflow_id => $1, since => $2)::text",
                                         lambda e: [str(WORKFLOWS[e % 20]), (now - dt.timedelta(days=7)).isoformat()]),
     }
