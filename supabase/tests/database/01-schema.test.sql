@@ -184,7 +184,8 @@ select is_empty(
 -- Indexes: one per query shape, and on every column an RLS policy reads
 -- =============================================================================================
 select has_index('public', 'workflow_execution_logs', 'workflow_execution_logs_execution_id_seq_idx',
-                 array['execution_id', 'seq'], 'logs are indexed by (execution_id, seq) for pages and cursors');
+                 array['execution_id', 'seq', 'expires_on'],
+                 'logs are indexed by (execution_id, seq) for pages and cursors, carrying expires_on (the partition bound) for index-only scans');
 select has_index('public', 'workflow_execution_logs', 'workflow_execution_logs_execution_id_level_seq_idx',
                  array['execution_id', 'level', 'seq'], 'logs are indexed by (execution_id, level, seq)');
 select has_index('public', 'workflow_execution_logs', 'workflow_execution_logs_execution_id_log_category_seq_idx',
@@ -195,7 +196,8 @@ select is((select pg_get_expr(indpred, indrelid) from pg_index
            where indexrelid = 'public.workflow_execution_logs_milestones_idx'::regclass),
           'is_milestone', 'the milestone index is partial (where is_milestone)');
 select has_index('public', 'workflow_execution_logs', 'workflow_execution_logs_execution_id_created_at_idx',
-                 array['execution_id', 'created_at'], 'logs are indexed by (execution_id, created_at) for time windows');
+                 array['execution_id', 'created_at', 'expires_on'],
+                 'logs are indexed by (execution_id, created_at) for time windows, carrying expires_on');
 select has_index('public', 'workflows', 'workflows_user_id_idx', array['user_id'],
                  'workflows.user_id (read by every RLS policy) is indexed');
 select has_index('public', 'workflow_executions', 'workflow_executions_workflow_id_start_time_idx',
