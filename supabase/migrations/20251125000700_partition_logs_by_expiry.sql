@@ -21,11 +21,11 @@
 --   and maintenance moves such rows into their partition once it exists.
 --
 -- Converting an existing table: it is attached as the partition of one expiry day (today + the default
--- retention), with `expires_on` added as a constant default (no rewrite); its indexes become the
--- partition's indexes. The only work proportional to its size is building the new primary key
--- (id, expires_on) on it and checking its rows against the partition bound: seconds per million rows,
--- under a lock that blocks writers. Existing logs are kept for one full retention period after the
--- upgrade.
+-- retention), with `expires_on` added as a constant default (no rewrite); three of its indexes become
+-- the partition's indexes. The work proportional to its size is building the new primary key
+-- (id, expires_on) and the two indexes that now carry expires_on, and checking its rows against the
+-- partition bound: seconds per million rows, under a lock that blocks writers. Existing logs are kept
+-- for one full retention period after the upgrade.
 --
 -- Idempotency: a unique index on a partitioned table must contain the partition key, so the key is
 -- (id, expires_on) and a retried entry is recognised when it carries the same created_at (the SDK
