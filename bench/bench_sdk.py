@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine_info, print_table, write_json  # noqa: E402
 from bench_bridge import bridge, free_port  # noqa: E402
-from bench_sql_api import LIVE, load  # noqa: E402
+from bench_sql_api import LIVE, WORKFLOWS, load  # noqa: E402
 from workflow_logs import HttpSink, PostgresSink, WorkflowLogger, uuid7  # noqa: E402
 from workflow_logs._migrate import migrate  # noqa: E402
 from workflow_logs._server import resolve_admin_url, scratch_database  # noqa: E402
@@ -52,15 +52,16 @@ def entry_fields(i: int) -> dict[str, Any]:
 
 async def raw_copy(url: str, n: int) -> float:
     conn = await asyncpg.connect(url)
+    # workflow_id as a bulk writer sets it (the logs carry it; a row without it costs a trigger's lookup)
     columns = ("id", "execution_id", "log_category", "event_type", "level", "message", "data", "node_id",
-               "node_name", "created_at")
+               "node_name", "created_at", "workflow_id")
     try:
         started = time.perf_counter()
         now = dt.datetime.now(dt.UTC)
         for lo in range(0, n, 500):
             rows = [
                 (uuid7(), LIVE[i % len(LIVE)], "technical", "step_output", "INFO", MESSAGE,
-                 f'{{"item": {i}, "attempt": 1}}', f"node-{i % 7}", f"Node {i % 7}", now)
+                 f'{{"item": {i}, "attempt": 1}}', f"node-{i % 7}", f"Node {i % 7}", now, WORKFLOWS[0])
                 for i in range(lo, min(lo + 500, n))
             ]
             await conn.copy_records_to_table("workflow_execution_logs", schema_name="public", columns=columns,

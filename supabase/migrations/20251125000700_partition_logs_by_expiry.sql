@@ -478,14 +478,42 @@ begin
 end;
 $$;
 
+-- The live readers' batch (many executions per call): the union of their ranges bounds the scan, folded
+-- while planning like the per-execution bounds (live executions are recent: one or two partitions).
+-- plpgsql with custom plans for that; as a `language sql` function it was planned over every partition
+-- on every call (4.7 ms for ten executions against 1.2 ms).
+create or replace function workflow_logs_private.first_log_expiry_of(execution_ids text[])
+returns date
+language sql
+immutable
+set search_path = ''
+as $$
+  select min(x.first_expires_on) from public.workflow_execution_log_expiry x where x.execution_id = any ($1)
+$$;
+
+create or replace function workflow_logs_private.last_log_expiry_of(execution_ids text[])
+returns date
+language sql
+immutable
+set search_path = ''
+as $$
+  select max(x.last_expires_on) from public.workflow_execution_log_expiry x where x.execution_id = any ($1)
+$$;
+
+comment on function workflow_logs_private.first_log_expiry_of(text[]) is 'The earliest expires_on of the logs of any of the executions: the lower partition bound of a batch read.';
+comment on function workflow_logs_private.last_log_expiry_of(text[]) is 'The latest expires_on of the logs of any of the executions: the upper partition bound of a batch read.';
+
 create or replace function workflow_logs_private.events_after_many(execution_ids text[], afters bigint[], lim integer)
 returns table (execution_id text, logs json, next_cursor bigint, has_more boolean)
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 set jit = off
+set plan_cache_mode = force_custom_plan
 as $$
+begin
+  return query
   select x.id,
          coalesce(json_agg(workflow_logs_private.log_entry(p.r) order by (p.r).seq)
                     filter (where p.n <= lim), '[]'::json),
@@ -498,8 +526,8 @@ as $$
       select l as r
       from public.workflow_execution_logs l
       where l.execution_id = x.id and l.seq > x.after
-        and l.expires_on >= workflow_logs_private.first_log_expiry(x.id)
-        and l.expires_on <= workflow_logs_private.last_log_expiry(x.id)
+        and l.expires_on >= workflow_logs_private.first_log_expiry_of(execution_ids)
+        and l.expires_on <= workflow_logs_private.last_log_expiry_of(execution_ids)
       order by l.seq
       limit lim + 1
     ) y
@@ -511,7 +539,8 @@ as $$
        join public.workflows w on w.id = we.workflow_id
        where we.execution_id = x.id and w.user_id = (select auth.uid())
      )
-  group by x.id, x.after
+  group by x.id, x.after;
+end;
 $$;
 
 -- =============================================================================================
@@ -653,6 +682,10 @@ revoke all on function workflow_logs_private.first_log_expiry(text) from public,
 revoke all on function workflow_logs_private.last_log_expiry(text) from public, anon, authenticated, service_role;
 grant execute on function workflow_logs_private.first_log_expiry(text) to authenticated, service_role;
 grant execute on function workflow_logs_private.last_log_expiry(text) to authenticated, service_role;
+revoke all on function workflow_logs_private.first_log_expiry_of(text[]) from public, anon, authenticated, service_role;
+revoke all on function workflow_logs_private.last_log_expiry_of(text[]) from public, anon, authenticated, service_role;
+grant execute on function workflow_logs_private.first_log_expiry_of(text[]) to authenticated, service_role;
+grant execute on function workflow_logs_private.last_log_expiry_of(text[]) to authenticated, service_role;
 revoke all on function workflow_logs_private.default_retention_days() from public, anon, authenticated, service_role;
 revoke all on function workflow_logs_private.utc_today() from public, anon, authenticated, service_role;
 revoke all on function workflow_logs_private.insert_log_entries(jsonb) from public, anon, authenticated, service_role;
