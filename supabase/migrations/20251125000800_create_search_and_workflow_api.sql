@@ -712,6 +712,7 @@ stable
 security definer
 set search_path = ''
 set jit = off
+set plan_cache_mode = force_custom_plan
 as $$
 declare
   v_ids text[];
@@ -779,6 +780,9 @@ begin
             select distinct c.execution_id from public.workflow_execution_log_counts c
             where c.execution_id = any (v_ids) and c.level in ('ERROR', 'CRITICAL'))
       and l.level in ('ERROR', 'CRITICAL')
+      -- only the partitions these executions' logs are in (folded while planning: see 20251125000700)
+      and l.expires_on >= workflow_logs_private.first_log_expiry_of(v_ids)
+      and l.expires_on <= workflow_logs_private.last_log_expiry_of(v_ids)
     group by l.message
     order by count(*) desc, l.message
     limit p_top
