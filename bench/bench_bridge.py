@@ -2,7 +2,7 @@
 polling loop side by side in the same run.
 
     .venv/bin/python bench/bench_bridge.py            # full run (~3 min on 2 cores)
-    .venv/bin/python bench/bench_bridge.py --reuse URL --skip-load   # against a database kept by bench_sql_api --keep
+    .venv/bin/python bench/bench_bridge.py --reuse URL   # against a database kept by bench_sql_api --keep
 
 1. REST: a 100-log cursor page at depth 90,000 of the 100k-log execution (1M logs loaded), with wrk at 1 and
    32 connections (p50 / p95 / p99 / req/s). wrk runs on the same 2 cores as the bridge and Postgres.
