@@ -661,11 +661,22 @@ begin
     end if;
   end loop;
 
-  if cardinality(v_executions) > 0 then
-    perform workflow_logs_private.refresh_execution_stats(
-      (select array_agg(distinct e) from unnest(v_executions) e));
+  -- Executions whose every log has expired (their range ends by today): their stats rows simply go.
+  -- Only those with logs left elsewhere are recomputed, which reads their remaining logs (rare: a run's
+  -- logs expire together unless it spanned midnight or its retention changed mid-run).
+  delete from public.workflow_execution_log_counts c
+  using public.workflow_execution_log_expiry x
+  where x.execution_id = c.execution_id and x.last_expires_on <= v_today;
+  delete from public.workflow_execution_nodes n
+  using public.workflow_execution_log_expiry x
+  where x.execution_id = n.execution_id and x.last_expires_on <= v_today;
+  select array_agg(distinct e) into v_ids
+  from unnest(v_executions) e
+  where not exists (select 1 from public.workflow_execution_log_expiry x
+                    where x.execution_id = e and x.last_expires_on <= v_today);
+  if cardinality(v_ids) > 0 then
+    perform workflow_logs_private.refresh_execution_stats(v_ids);
   end if;
-  -- Executions whose every log has expired need no range any more.
   delete from public.workflow_execution_log_expiry x where x.last_expires_on <= v_today;
 
   return jsonb_build_object(
