@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import threading
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from datetime import datetime
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -83,6 +84,26 @@ def _param(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+async def _cursor_pages(
+    fetch: Callable[..., Awaitable[Any]], name: str, page_size: int, filters: dict[str, Any]
+) -> AsyncIterator[Any]:
+    """The pages `fetch(limit=, after=, **filters)` returns, following `next_cursor` until the last.
+
+    Only cursor paging in seq order can follow a cursor: limit/offset and order="rank" (offset-paged,
+    no cursor) are refused rather than quietly yielding one page."""
+    if "offset" in filters or "limit" in filters or filters.get("order") == "rank":
+        raise InvalidRequest(f"{name} pages by cursor in seq order; pass page_size= and after=, not limit=, "
+                             "offset= or order='rank'")
+    after = filters.pop("after", None)
+    while True:
+        page = await fetch(limit=page_size, after=after, **filters)
+        yield page
+        cursor = page.pagination.next_cursor
+        if not page.pagination.has_more or cursor is None or not page.logs:
+            return
+        after = cursor
 
 
 class LogsClient:
@@ -213,16 +234,8 @@ class LogsClient:
         self, execution_id: str, *, page_size: int = MAX_PAGE, **filters: Any
     ) -> AsyncIterator[LogsResponse]:
         """Every page of the logs matching `filters`, following `next_cursor` (one page in memory)."""
-        if "offset" in filters or "limit" in filters:
-            raise InvalidRequest("iter_logs pages by cursor; pass page_size= and after=, not limit= or offset=")
-        after = filters.pop("after", None)
-        while True:
-            page = await self.get_logs(execution_id, limit=page_size, after=after, **filters)
+        async for page in _cursor_pages(partial(self.get_logs, execution_id), "iter_logs", page_size, filters):
             yield page
-            cursor = page.pagination.next_cursor
-            if not page.pagination.has_more or cursor is None or not page.logs:
-                return
-            after = cursor
 
     async def iter_logs(self, execution_id: str, *, page_size: int = MAX_PAGE, **filters: Any) -> AsyncIterator[LogEntry]:
         """Every log matching `filters` in seq order, page by page (constant memory)."""
@@ -259,16 +272,9 @@ class LogsClient:
         self, workflow_id: str, *, page_size: int = MAX_PAGE, **filters: Any
     ) -> AsyncIterator[WorkflowLogsResponse]:
         """Every page of a workflow's logs matching `filters`, following `next_cursor` (one page in memory)."""
-        if "offset" in filters or "limit" in filters or filters.get("order") == "rank":
-            raise InvalidRequest("iter_workflow_logs pages by cursor in seq order; pass page_size= and after=")
-        after = filters.pop("after", None)
-        while True:
-            page = await self.get_workflow_logs(workflow_id, limit=page_size, after=after, **filters)
+        fetch = partial(self.get_workflow_logs, workflow_id)
+        async for page in _cursor_pages(fetch, "iter_workflow_logs", page_size, filters):
             yield page
-            cursor = page.pagination.next_cursor
-            if not page.pagination.has_more or cursor is None or not page.logs:
-                return
-            after = cursor
 
     async def iter_workflow_logs(
         self, workflow_id: str, *, page_size: int = MAX_PAGE, **filters: Any

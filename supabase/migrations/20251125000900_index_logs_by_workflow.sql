@@ -245,6 +245,11 @@ $$;
 
 comment on function workflow_logs_private.workflow_matching_logs(uuid, bigint, public.log_level_enum, text, public.log_event_type_enum, text, boolean, integer, timestamptz, timestamptz, tsquery) is 'The logs of a workflow (by the denormalised workflow_id) matching the API filters and a search: the filters of filtered_logs, q as in matching_logs. Inlined into each caller''s query.';
 
+-- The page below reads one (workflow_id, seq) range; the per-execution candidate list of
+-- 20251125000800 that the old page merged is no longer called by anything.
+drop function if exists workflow_logs_private.workflow_candidates(
+  uuid, bigint, public.log_level_enum, text, public.log_event_type_enum, text, boolean, integer, timestamptz, timestamptz);
+
 -- One page of a workflow's logs (security definer reader, see assert_may_read_workflow).
 -- seq order: the rows after the cursor by (workflow_id, seq), offset then limit + 1 (has_more).
 -- rank order: every match of the workflow, ranked (offset paging).

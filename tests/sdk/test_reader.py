@@ -334,3 +334,15 @@ def test_sync_client_workflow_logs_and_stats(reader_bridge, reader_world):
     assert stats.logs.by_level.get("error", 0) == len(entries)
     assert len(stats.top_errors) <= 3 and all(t.count >= 1 for t in stats.top_errors)
     assert all(e.level == "error" for e in entries)
+
+
+async def test_iterating_refuses_paging_it_cannot_follow_instead_of_yielding_one_page(reader_bridge, reader_world):
+    # order="rank" pages by offset and has no cursor: iterating would have stopped after the first page.
+    async with LogsClient(reader_bridge.url, reader_world.token()) as logs:
+        for bad in ({"order": "rank", "q": "log"}, {"limit": 5}, {"offset": 10}):
+            with pytest.raises(InvalidRequest, match="pages by cursor in seq order"):
+                async for _ in logs.iter_logs(reader_world.finished, **bad):
+                    pass
+            with pytest.raises(InvalidRequest, match="pages by cursor in seq order"):
+                async for _ in logs.iter_workflow_logs(reader_world.workflow_id, **bad):
+                    pass
